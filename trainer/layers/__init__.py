@@ -1,0 +1,7 @@
+"""Custom Keras layers shared by every network: all serializable and exportable."""
+
+from trainer.layers.normalization import InstanceNormalization, make_norm
+from trainer.layers.padding import ReflectionPad2D
+from trainer.layers.residual import ResidualBlock
+
+__all__ = ["InstanceNormalization", "ReflectionPad2D", "ResidualBlock", "make_norm"]

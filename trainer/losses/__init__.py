@@ -1,0 +1,43 @@
+"""Pure loss functions. Each returns one value per example (shape [batch]).
+
+Methods reduce them with ``TranslationModel.mean``, which divides by the *global* batch so
+that summing gradients across replicas gives the gradient of the global mean.
+"""
+
+from trainer.losses.adversarial import (
+    GAN_LOSSES,
+    GanLoss,
+    gan_loss,
+    gradient_penalty,
+    hinge_discriminator,
+    hinge_generator,
+    lsgan_discriminator,
+    lsgan_generator,
+    vanilla_discriminator,
+    vanilla_generator,
+    wgan_critic,
+    wgan_generator,
+)
+from trainer.losses.classification import softmax_cross_entropy
+from trainer.losses.divergence import gaussian_kl, unit_variance_kl
+from trainer.losses.reconstruction import l1, l2
+
+__all__ = [
+    "GAN_LOSSES",
+    "GanLoss",
+    "gan_loss",
+    "gaussian_kl",
+    "gradient_penalty",
+    "hinge_discriminator",
+    "hinge_generator",
+    "l1",
+    "l2",
+    "lsgan_discriminator",
+    "lsgan_generator",
+    "softmax_cross_entropy",
+    "unit_variance_kl",
+    "vanilla_discriminator",
+    "vanilla_generator",
+    "wgan_critic",
+    "wgan_generator",
+]
