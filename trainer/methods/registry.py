@@ -1,0 +1,21 @@
+"""Name -> method class. One line per method; importing this imports every method."""
+
+from trainer.methods.cyclegan import CycleGAN
+
+METHODS = {
+    "cyclegan": CycleGAN,
+}
+
+
+def get(name):
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown --method={name!r}: choose one of {', '.join(sorted(METHODS))}."
+        ) from None
+
+
+def build(config):
+    """Builds the method named by ``config.method`` (call inside ``strategy.scope()``)."""
+    return get(config.method)(config)
