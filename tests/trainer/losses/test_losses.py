@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import losses
+
+
+def _np(x):
+    return np.asarray(x)
+
+
+def test_lsgan_values_on_known_logits():
+    real = np.array([[1.0, 1.0], [0.0, 2.0]], "float32")
+    fake = np.array([[0.0, 0.0], [1.0, -1.0]], "float32")
+    np.testing.assert_allclose(_np(losses.lsgan_generator(fake)), [1.0, 2.0])
+    # 0.5 * (mean((real-1)^2) + mean(fake^2))
+    np.testing.assert_allclose(
+        _np(losses.lsgan_discriminator(real, fake)), [0.0, 0.5 * (1.0 + 1.0)]
+    )
+
+
+def test_vanilla_gan_is_cross_entropy():
+    real = np.array([[2.0]], "float32")
+    fake = np.array([[-1.0]], "float32")
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    np.testing.assert_allclose(_np(losses.vanilla_generator(fake)), [-np.log(sig(-1.0))], rtol=1e-6)
+    expected = -np.log(sig(2.0)) - np.log(1 - sig(-1.0))
+    np.testing.assert_allclose(_np(losses.vanilla_discriminator(real, fake)), [expected], rtol=1e-6)
+
+
+def test_wgan_and_hinge():
+    real = np.array([[0.5, 1.5]], "float32")
+    fake = np.array([[-2.0, 0.0]], "float32")
+    np.testing.assert_allclose(_np(losses.wgan_critic(real, fake)), [-1.0 - 1.0])
+    np.testing.assert_allclose(_np(losses.wgan_generator(fake)), [1.0])
+    # relu(1 - 0.5)=0.5, relu(1-1.5)=0 -> 0.25 ; relu(1-2)=0, relu(1+0)=1 -> 0.5
+    np.testing.assert_allclose(_np(losses.hinge_discriminator(real, fake)), [0.75])
+
+
+def test_gan_loss_lookup_and_error():
+    assert losses.gan_loss("lsgan").generator is losses.lsgan_generator
+    with pytest.raises(ValueError, match="lsgan, vanilla, wgan, hinge"):
+        losses.gan_loss("relativistic")
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # D(x) = sum(w * x): grad norm is ||w|| everywhere, so the penalty is (||w|| - 1)^2.
+    w = tf.constant(np.full((1, 2, 2, 1), 0.75, "float32"))
+
+    def critic(x, training=True):
+        return tf.reduce_sum(x * w, axis=[1, 2, 3])
+
+    real = tf.ones((3, 2, 2, 1))
+    fake = tf.zeros((3, 2, 2, 1))
+    gp = _np(losses.gradient_penalty(critic, real, fake, seed=(1, 2)))
+    np.testing.assert_allclose(gp, [(1.5 - 1.0) ** 2] * 3, rtol=1e-4)
+
+
+def test_reconstruction_losses():
+    x = np.zeros((2, 2, 2, 1), "float32")
+    y = np.stack([np.ones((2, 2, 1)), np.full((2, 2, 1), -2.0)]).astype("float32")
+    np.testing.assert_allclose(_np(losses.l1(x, y)), [1.0, 2.0])
+    np.testing.assert_allclose(_np(losses.l2(x, y)), [1.0, 4.0])
+
+
+def test_kl_terms():
+    mu = np.array([[1.0, -1.0], [0.0, 2.0]], "float32")
+    np.testing.assert_allclose(_np(losses.unit_variance_kl(mu)), [1.0, 2.0])
+    log_var = np.zeros_like(mu)
+    # KL(N(mu, 1) || N(0, 1)) = 0.5 * sum(mu^2)
+    np.testing.assert_allclose(_np(losses.gaussian_kl(mu, log_var)), [1.0, 2.0])
+    # A standard normal posterior costs nothing; a narrower one costs 0.5*(e^lv - lv - 1).
+    np.testing.assert_allclose(
+        _np(losses.gaussian_kl(np.zeros((1, 1), "f"), np.full((1, 1), -1.0, "f"))),
+        [0.5 * (np.exp(-1.0) + 1.0 - 1.0)],
+        rtol=1e-6,
+    )
+
+
+def test_softmax_cross_entropy():
+    logits = np.log(np.array([[0.25, 0.75], [0.5, 0.5]], "float32"))
+    np.testing.assert_allclose(
+        _np(losses.softmax_cross_entropy([1, 0], logits)), [-np.log(0.75), -np.log(0.5)], rtol=1e-6
+    )
