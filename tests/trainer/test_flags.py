@@ -1,0 +1,83 @@
+import os
+
+import pytest
+from absl import flags
+
+from trainer import flags as flags_lib
+
+FLAGS = flags.FLAGS
+flags_lib.define_method_flags()
+
+
+@pytest.fixture
+def parse():
+    def _parse(*args):
+        FLAGS.unparse_flags()
+        FLAGS(["prog", *flags_lib.resolve_flagfile_args(list(args))])
+        return flags_lib.config_from_flags()
+
+    yield _parse
+    FLAGS.unparse_flags()
+
+
+def test_defaults_give_a_valid_config(parse):
+    config = parse()
+    assert config.method == "cyclegan"
+    assert config.hparams.lambda_cycle == 10.0
+    assert config.train.export_formats == ("tflite", "onnx")
+
+
+def test_method_hyperparameters_come_from_flags(parse):
+    config = parse("--lambda_cycle=3", "--pool_size=0", "--export_formats=none")
+    assert config.hparams.lambda_cycle == 3.0 and config.hparams.pool_size == 0
+    assert config.train.export_formats == ()
+
+
+def test_bare_flagfile_name_resolves_to_shipped_config(parse, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no cyclegan.flags here
+    config = parse("--flagfile=cyclegan.flags")
+    assert config.method == "cyclegan" and config.data.domain_b == "mnist_m"
+    assert config.hparams.filters == 32
+    # Later flags override the flagfile.
+    assert parse("--flagfile=cyclegan", "--train_steps=7").train.train_steps == 7
+
+
+def test_flagfile_in_working_directory_wins(parse, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cyclegan.flags").write_text("--train_steps=11\n")
+    assert parse("--flagfile=cyclegan.flags").train.train_steps == 11
+
+
+def test_unknown_flagfile_lists_shipped_ones():
+    with pytest.raises(SystemExit, match="cyclegan.flags"):
+        flags_lib.resolve_flagfile_args(["--flagfile=nope.flags"])
+
+
+def test_every_shipped_flagfile_parses(parse):
+    for name in sorted(os.listdir(flags_lib.CONFIG_DIR)):
+        if name.endswith(".flags"):
+            parse(f"--flagfile={name}")
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--method=pix3pix"], "Unknown --method='pix3pix': choose one of"),
+        (["--strategy=gpu"], "strategy"),
+        (["--batch_size=0"], "--batch_size must be >= 1"),
+        (["--export_formats=tflite,zip"], "Unknown --export_formats zip"),
+        (["--export_formats=none,onnx"], "cannot be combined"),
+        (["--checkpoint_every=0"], "--checkpoint_every must be >= 1"),
+        (["--gan_loss=foo"], None),
+    ],
+)
+def test_bad_flag_values_are_named(parse, args, message):
+    if message is None:
+        # Validated when the method builds its losses.
+        from trainer.methods import build
+
+        with pytest.raises(ValueError, match="--gan_loss"):
+            build(parse(*args))
+        return
+    with pytest.raises((ValueError, flags.IllegalFlagValueError), match=message):
+        parse(*args)
