@@ -223,7 +223,8 @@ def run(config):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = dataset.with_options(options)
-    latest = tf.train.latest_checkpoint(os.path.join(write_dir, CHECKPOINT_SUBDIR))
+    # Every worker restores from the chief's directory (multi-worker needs a shared filesystem).
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     with strategy.scope():
         model = methods.build(config)
         model.make_optimizers(t.train_steps)
@@ -246,29 +247,34 @@ def run(config):
         step_counter=step,
         checkpoint_interval=None,
     )
-    if manager.latest_checkpoint:
-        _restore(checkpoint, manager.latest_checkpoint, model_dir)
-        logging.info("Resumed from %s at step %d.", manager.latest_checkpoint, int(step.numpy()))
-        print(f"Resuming from {manager.latest_checkpoint} (step {int(step.numpy())}).", flush=True)
+    if latest:
+        _restore(checkpoint, latest, model_dir)
+        logging.info("Resumed from %s at step %d.", latest, int(step.numpy()))
+        print(f"Resuming from {latest} (step {int(step.numpy())}).", flush=True)
 
     step_fn = tf.function(model.train_step, jit_compile=True) if t.jit_compile else model.train_step
 
+    def one_step(iterator):
+        per_replica = strategy.run(step_fn, args=(next(iterator),))
+        step.assign_add(1)
+        # Each replica returns its share of the global-batch mean: the sum is the mean.
+        return {
+            k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in per_replica.items()
+        }
+
     @tf.function
     def train_loop(iterator, n):
-        totals = None
-        for _ in tf.range(n):
-            per_replica = strategy.run(step_fn, args=(next(iterator),))
-            losses = {
-                k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                for k, v in per_replica.items()
-            }
-            totals = losses if totals is None else {k: totals[k] + losses[k] for k in losses}
-            step.assign_add(1)
+        """Runs n >= 1 steps in one call; returns the mean of each loss over them."""
+        totals = one_step(iterator)
+        for _ in tf.range(n - 1):
+            losses = one_step(iterator)
+            totals = {k: totals[k] + losses[k] for k in totals}
         return {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
 
     writer = tf.summary.create_file_writer(os.path.join(write_dir, "logs", "train"))
     sample_batch = None
-    if chief and (t.sample_every or True):
+    if chief:
         sample_ds = make_dataset(
             config, cls.DATA, "test", batch_size=8, training=False, seed=t.seed
         )
@@ -282,7 +288,9 @@ def run(config):
         return min(marks)
 
     start_step = int(step.numpy())
-    progbar = keras.utils.Progbar(t.train_steps, stateful_metrics=None, unit_name="step")
+    progbar = keras.utils.Progbar(
+        t.train_steps, verbose=1 if chief else 0, stateful_metrics=None, unit_name="step"
+    )
     if start_step:
         progbar.update(start_step)
     losses = {}
