@@ -146,8 +146,10 @@ class TranslationModel(keras.Model):
         """Applies ``player``'s gradients of ``loss`` recorded on ``tape``."""
         opt = self.optimizers[player]
         variables = unique_variables(self.players()[player])
-        scaled = opt.scale_loss(loss) if hasattr(opt, "scale_loss") else loss
-        grads = tape.gradient(scaled, variables)
+        # Loss scaling (mixed precision) multiplies the output gradient, which equals
+        # differentiating the scaled loss but works after the tape has closed.
+        scale = opt.scale_loss(tf.ones_like(loss))
+        grads = tape.gradient(loss, variables, output_gradients=scale)
         opt.apply_gradients(zip(grads, variables))
 
     def translate(self, x, direction):

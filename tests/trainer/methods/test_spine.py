@@ -122,3 +122,35 @@ def test_cyclegan_fits_a_fixed_batch():
     for _ in range(30):
         last = float(step(batch)["cycle"])
     assert last < 0.8 * first, (first, last)
+
+
+def test_mixed_precision_step_scales_the_loss_and_updates_weights():
+    import dataclasses
+
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        config = make_config(filters=4, gen_blocks=1, pool_size=0)
+        config = config.replace(train=dataclasses.replace(config.train, mixed_precision=True))
+        model = build(config)
+        opts = model.make_optimizers(total_steps=10)
+        assert isinstance(opts["gen"], keras.optimizers.LossScaleOptimizer)
+        assert model.gen_ab.layers[2].compute_dtype == "float16"
+        batch = {
+            "x_a": tf.random.uniform((2, 32, 32, 3), -1, 1),
+            "x_b": tf.random.uniform((2, 32, 32, 3), -1, 1),
+        }
+        before = model.gen_ab.get_weights()[0].copy()
+        step = tf.function(model.train_step)
+        # Dynamic loss scaling starts high and skips the steps whose float16 gradients
+        # overflow, halving the scale each time, until updates go through.
+        for _ in range(20):
+            out = step(batch)
+            if not np.allclose(model.gen_ab.get_weights()[0], before):
+                break
+        assert all(np.isfinite(float(v)) for v in out.values())
+        assert not np.allclose(model.gen_ab.get_weights()[0], before)
+        assert float(opts["gen"].dynamic_scale.numpy()) <= 2.0**15
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
