@@ -368,7 +368,7 @@ def write_samples(model, batch, model_dir, step, writer):
 
 def evaluate(model, config, step, writer):
     try:
-        from trainer.eval import evaluate as evaluate_fn
+        from trainer.eval.evaluate import evaluate as evaluate_fn
     except ImportError:
         return None
     return evaluate_fn(model, config, step, writer=writer)
