@@ -1,0 +1,178 @@
+"""The ``metadata.json`` written beside exported models, and the pieces it is made of.
+
+Plain Python only (no TensorFlow): ``export.runtime`` reads this file on devices.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    {
+      "format_version": 1,
+      "method": "cyclegan", "step": 1000, "checkpoint": ".../ckpt-1000",
+      "image_size": 256, "domains": ["horse", "zebra"], "value_range": [-1.0, 1.0],
+      "paths": {"a2b": {"source_domain": "horse", "target_domain": "zebra", ...}},
+      "artifacts": [
+        {
+          "file": "a2b.onnx", "path": "a2b", "format": "onnx", "precision": "fp32",
+          "runtime": "onnxruntime", "status": "ok", "size_bytes": 45678,
+          "inputs": [{"name": "image", "kind": "image", "shape": [null, 256, 256, 3],
+                      "dtype": "float32", "value_range": [-1.0, 1.0]}],
+          "outputs": [{"name": "translated", "kind": "image", ...}],
+          "parity": {"bound": {...}, "test_images": {...}, "random": {...}, "passed": true},
+          "method": ..., "step": ..., "image_size": ..., "domains": ..., ...
+        }
+      ]
+    }
+
+Every artifact entry repeats the run-level fields (method, step, checkpoint, image size,
+domains, path info), so one entry describes its file completely; the same entry is stored in
+the ONNX model's ``metadata_props`` under ``ONNX_METADATA_KEY``.
+
+Tensor kinds: ``image`` (NHWC float in ``value_range``), ``onehot`` (a [N, D] domain or class
+vector whose ``labels`` name the D entries), ``noise`` (a [N, D] standard-normal latent code)
+and ``tensor`` (anything else, passed through unchanged).
+"""
+
+import json
+import numbers
+import os
+
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+ONNX_METADATA_KEY = "img2img.metadata"
+IMAGE_VALUE_RANGE = (-1.0, 1.0)
+
+# Artifact status values.
+OK = "ok"
+FAILED = "failed"  # written, but missed its parity bound
+NOT_SUPPORTED = "not supported"  # the converter could not produce it; see "reason"
+SKIPPED = "skipped"  # written, not checked (no runtime for it, e.g. SavedModel for TF Serving)
+
+# (suffix, format, precision) of every artifact a path can produce, in the order written.
+TFLITE_VARIANTS = (
+    ("", "fp32"),
+    ("_fp16", "fp16"),
+    ("_int8", "int8"),
+    ("_int8_full", "int8_full"),
+)
+RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime", "keras": "keras", "savedmodel": "tf"}
+
+_ONEHOT_HINTS = ("domain", "class", "label", "cond", "onehot", "one_hot")
+_NOISE_HINTS = ("z", "noise", "latent", "eps", "code")
+
+
+def artifact_file(path_name, fmt, precision="fp32"):
+    """File (or directory) name of ``path_name``'s artifact in ``fmt``/``precision``."""
+    if fmt == "tflite":
+        suffix = dict((p, s) for s, p in TFLITE_VARIANTS)[precision]
+        return f"{path_name}{suffix}.tflite"
+    if fmt == "onnx":
+        return f"{path_name}.onnx"
+    if fmt == "keras":
+        return f"{path_name}.keras"
+    if fmt == "savedmodel":
+        return f"{path_name}_savedmodel"
+    raise ValueError(f"Unknown export format {fmt!r}.")
+
+
+def infer_kind(name, shape, labels=None):
+    """Guesses a tensor's kind from its name and shape (see the module docstring)."""
+    if len(shape) == 4:
+        return "image"
+    if len(shape) == 2:
+        lower = name.lower()
+        noise_like = any(lower == h or lower.startswith(h + "_") for h in _NOISE_HINTS)
+        if any(h in lower for h in _ONEHOT_HINTS):
+            return "onehot"
+        if labels and shape[-1] == len(labels) and not noise_like:
+            return "onehot"
+        return "noise"
+    return "tensor"
+
+
+def tensor_spec(name, shape, dtype="float32", kind=None, labels=None, value_range=None):
+    """One input or output of an artifact as stored in metadata.json."""
+    shape = [
+        None if d is None or not isinstance(d, numbers.Integral) or d < 0 else int(d) for d in shape
+    ]
+    kind = kind or infer_kind(name, shape, labels)
+    spec = {"name": name, "kind": kind, "shape": shape, "dtype": str(dtype)}
+    if kind == "image":
+        spec["value_range"] = list(value_range or IMAGE_VALUE_RANGE)
+    elif kind == "onehot":
+        spec["value_range"] = [0.0, 1.0]
+        spec["labels"] = list(labels) if labels else [str(i) for i in range(shape[-1] or 0)]
+    elif kind == "noise":
+        spec["distribution"] = "normal(0, 1)"
+    return spec
+
+
+def run_fields(method, step, checkpoint, image_size, domains, value_range=IMAGE_VALUE_RANGE):
+    """The run-level fields every artifact entry repeats."""
+    return {
+        "method": method,
+        "step": int(step) if step is not None else None,
+        "checkpoint": checkpoint,
+        "image_size": int(image_size),
+        "domains": list(domains),
+        "value_range": list(value_range),
+    }
+
+
+def new_metadata(run, paths):
+    """Empty metadata for a run (``run_fields``) and its path infos ``{name: info}``."""
+    return {"format_version": FORMAT_VERSION, **run, "paths": paths, "artifacts": []}
+
+
+def merge_artifacts(old, new):
+    """``old`` artifact entries updated by ``new`` ones (same file replaces), in file order."""
+    by_file = {a["file"]: a for a in old}
+    by_file.update({a["file"]: a for a in new})
+    return sorted(by_file.values(), key=lambda a: (a.get("path", ""), a["file"]))
+
+
+def write_metadata(export_dir, metadata):
+    """Writes ``export_dir/metadata.json`` atomically (a reader never sees half a file)."""
+    from trainer.io_utils import atomic_write_json
+
+    return atomic_write_json(os.path.join(export_dir, METADATA_FILE), metadata)
+
+
+def read_metadata(path):
+    """Reads a metadata.json file, or the one inside a directory."""
+    if os.path.isdir(path):
+        path = os.path.join(path, METADATA_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} does not exist: export the model with `python -m export.main "
+            "--model_dir=DIR`, which writes metadata.json beside the artifacts."
+        )
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); re-export the model.") from e
+    if not isinstance(meta, dict) or "artifacts" not in meta:
+        raise ValueError(f"{path} is not an export metadata.json (it has no 'artifacts').")
+    return meta
+
+
+def find_artifact(metadata, file_name):
+    """The artifact entry of ``file_name`` (a base name), or None."""
+    base = os.path.basename(os.path.normpath(file_name))
+    for artifact in metadata.get("artifacts", []):
+        if artifact.get("file") == base:
+            return artifact
+    return None
+
+
+def onnx_metadata_props(artifact):
+    """String key/value pairs for an ONNX model's ``metadata_props``."""
+    props = {
+        ONNX_METADATA_KEY: json.dumps(artifact, sort_keys=True, default=str),
+        "method": str(artifact.get("method", "")),
+        "path": str(artifact.get("path", "")),
+        "image_size": str(artifact.get("image_size", "")),
+        "domains": ",".join(artifact.get("domains", [])),
+        "value_range": json.dumps(artifact.get("value_range", list(IMAGE_VALUE_RANGE))),
+        "step": str(artifact.get("step", "")),
+    }
+    return props
