@@ -4,6 +4,7 @@ Methods reduce them with ``TranslationModel.mean``, which divides by the *global
 that summing gradients across replicas gives the gradient of the global mean.
 """
 
+from trainer.losses.adaptation import masked_accuracy, masked_softmax_cross_entropy
 from trainer.losses.adversarial import (
     GAN_LOSSES,
     GanLoss,
@@ -21,10 +22,12 @@ from trainer.losses.adversarial import (
 from trainer.losses.classification import softmax_cross_entropy
 from trainer.losses.divergence import gaussian_kl, unit_variance_kl
 from trainer.losses.reconstruction import l1, l2
+from trainer.losses.vae import fixed_variance_sample, vae_loss
 
 __all__ = [
     "GAN_LOSSES",
     "GanLoss",
+    "fixed_variance_sample",
     "gan_loss",
     "gaussian_kl",
     "gradient_penalty",
@@ -34,8 +37,11 @@ __all__ = [
     "l2",
     "lsgan_discriminator",
     "lsgan_generator",
+    "masked_accuracy",
+    "masked_softmax_cross_entropy",
     "softmax_cross_entropy",
     "unit_variance_kl",
+    "vae_loss",
     "vanilla_discriminator",
     "vanilla_generator",
     "wgan_critic",

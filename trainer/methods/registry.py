@@ -1,9 +1,13 @@
 """Name -> method class. One line per method; importing this imports every method."""
 
+from trainer.methods.cogan import CoGAN
 from trainer.methods.cyclegan import CycleGAN
+from trainer.methods.unit import UNIT
 
 METHODS = {
     "cyclegan": CycleGAN,
+    "cogan": CoGAN,
+    "unit": UNIT,
 }
 
 

@@ -1,6 +1,17 @@
 """Functional network builders, named by role (generator, discriminator, encoder ...)."""
 
+from trainer.networks.cogan_nets import coupled_discriminators, coupled_generators
 from trainer.networks.discriminators import patch_discriminator
 from trainer.networks.generators import check_image_size, resnet_generator
+from trainer.networks.unit_nets import latent_shape, unit_decoders, unit_encoders
 
-__all__ = ["check_image_size", "patch_discriminator", "resnet_generator"]
+__all__ = [
+    "check_image_size",
+    "coupled_discriminators",
+    "coupled_generators",
+    "latent_shape",
+    "patch_discriminator",
+    "resnet_generator",
+    "unit_decoders",
+    "unit_encoders",
+]

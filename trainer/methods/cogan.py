@@ -1,0 +1,258 @@
+"""CoGAN (Liu & Tuzel 2016): two GANs whose generators share their first layers and whose
+discriminators share their last, so one noise vector z draws a pair of corresponding images.
+
+Cross-domain translation follows the paper: invert g1 for a given x_a,
+z* = argmin_z L(g1(z), x_a) with L-BFGS, then x_ab = g2(z*) (``translate``). ``--uda`` adds a
+softmax head on the shared discriminator layers, trained with source labels (``classify``).
+"""
+
+import keras
+import numpy as np
+import scipy.optimize
+import tensorflow as tf
+
+from trainer import losses
+from trainer.methods.base import HParam, TranslationModel
+from trainer.networks import coupled_discriminators, coupled_generators
+
+INVERT_LOSSES = {"l1": losses.l1, "l2": losses.l2}
+
+
+def invert_generator(
+    generator, x, latent_dim, *, max_iter=100, restarts=1, loss="l2", bound=1.0, seed=0
+):
+    """z* = argmin_z L(generator(z), x) per image, by SciPy's L-BFGS-B over TF gradients.
+
+    The batch is solved as one problem, sum_i L(g(z_i), x_i): its terms are independent, so
+    the gradient separates per image and one L-BFGS-B run inverts the whole batch.
+    ``restarts`` random starts per image run side by side (the batch is tiled) and the start
+    with the lowest final loss wins. z is boxed to [-bound, bound], the support of the
+    uniform prior it was trained with (``bound=None`` for none). Runs eagerly.
+    Returns ``(z [B, latent_dim] float32, per-image loss [B] float32)``.
+    """
+    if loss not in INVERT_LOSSES:
+        raise ValueError(f"Unknown --invert_loss={loss!r}: choose one of l1, l2.")
+    loss_fn = INVERT_LOSSES[loss]
+    x = tf.convert_to_tensor(x, tf.float32)
+    n = int(x.shape[0])
+    if n == 0:
+        return np.zeros((0, latent_dim), np.float32), np.zeros((0,), np.float32)
+    restarts = max(int(restarts), 1)
+    targets = tf.tile(x, [restarts, 1, 1, 1])
+    shape = (restarts * n, latent_dim)
+
+    @tf.function(reduce_retracing=True)
+    def value_and_grad(z):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            per_image = loss_fn(generator(z, training=False), targets)
+            total = tf.reduce_sum(per_image)
+        return total, tape.gradient(total, z), per_image
+
+    def objective(flat):
+        total, grad, _ = value_and_grad(tf.constant(flat.reshape(shape), tf.float32))
+        return float(total), np.asarray(grad, np.float64).ravel()
+
+    rng = np.random.default_rng(seed)
+    low = -1.0 if bound is None else -bound
+    z0 = rng.uniform(low, -low, shape)
+    result = scipy.optimize.minimize(
+        objective,
+        z0.ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=None if bound is None else [(-bound, bound)] * z0.size,
+        options={"maxiter": int(max_iter), "maxfun": 2 * int(max_iter) + 10},
+    )
+    z = result.x.reshape(shape).astype(np.float32)
+    per_image = np.asarray(value_and_grad(tf.constant(z))[2]).reshape(restarts, n)
+    best = per_image.argmin(axis=0)
+    z = z.reshape(restarts, n, latent_dim)[best, np.arange(n)]
+    return z, per_image[best, np.arange(n)]
+
+
+class CoGAN(TranslationModel):
+    HPARAMS = {
+        "latent_dim": HParam(100, "Size of the noise vector z ~ U(-1, 1) shared by g1 and g2."),
+        "filters": HParam(32, "Width of the last generator layer and first discriminator layer."),
+        "disc_layers": HParam(
+            3, "Stride-2 layers of the discriminators (all but the first shared)."
+        ),
+        "gen_specific_layers": HParam(
+            1, "Generator upsampling layers per domain (the ones before them are shared)."
+        ),
+        "gan_loss": HParam("vanilla", "Adversarial loss: vanilla (the paper's) or lsgan."),
+        "uda": HParam(
+            False,
+            "Unsupervised domain adaptation: a classifier head on the shared discriminator "
+            "layers, trained on source labels.",
+        ),
+        "num_classes": HParam(10, "Classes of the --uda classifier head."),
+        "lambda_cls": HParam(1.0, "Weight of the --uda classification loss on source images."),
+        "invert_steps": HParam(100, "L-BFGS iterations when inverting g1/g2 for translation."),
+        "invert_restarts": HParam(
+            1, "Random starts per image for the inversion; the best fit is kept."
+        ),
+        "invert_loss": HParam("l2", "Inversion objective L(g(z), x): l2 or l1."),
+    }
+
+    @classmethod
+    def validate_config(cls, config):
+        hp = config.hparams
+        if hp.gan_loss not in ("lsgan", "vanilla"):
+            raise ValueError(
+                f"--gan_loss={hp.gan_loss} is not supported by cogan: use vanilla or lsgan."
+            )
+        if hp.invert_loss not in INVERT_LOSSES:
+            raise ValueError(f"Unknown --invert_loss={hp.invert_loss!r}: choose one of l1, l2.")
+        if hp.invert_steps < 1 or hp.invert_restarts < 1:
+            raise ValueError("--invert_steps and --invert_restarts must be >= 1.")
+
+    def build_networks(self):
+        hp, size = self.hp, self.image_size
+        self.gen_a, self.gen_b, self.shared_gen = coupled_generators(
+            size,
+            latent_dim=hp.latent_dim,
+            filters=hp.filters,
+            specific_layers=hp.gen_specific_layers,
+            norm="batch",
+        )
+        self.disc_a, self.disc_b = coupled_discriminators(
+            size,
+            filters=hp.filters,
+            n_layers=hp.disc_layers,
+            shared_layers=hp.disc_layers - 1,
+            num_classes=hp.num_classes if hp.uda else 0,
+            norm="none",
+            patch=False,
+        )
+        self.gan = losses.gan_loss(hp.gan_loss)
+
+    def players(self):
+        return {"gen": [self.gen_a, self.gen_b], "disc": [self.disc_a, self.disc_b]}
+
+    def sample_z(self, n):
+        return tf.random.uniform((n, self.hp.latent_dim), -1.0, 1.0)
+
+    def train_step(self, batch):
+        x_a, x_b = batch["x_a"], batch["x_b"]
+        hp = self.hp
+        z = self.sample_z(tf.shape(x_a)[0])
+        with tf.GradientTape() as tape:
+            fake_a = self.gen_a(z, training=True)
+            fake_b = self.gen_b(z, training=True)
+            adv_a = self.gan.generator(self.disc_a(fake_a, training=True)["logits"])
+            adv_b = self.gan.generator(self.disc_b(fake_b, training=True)["logits"])
+            gen_loss = self.mean(adv_a + adv_b)
+        self.step("gen", tape, gen_loss)
+
+        fake_a, fake_b = tf.stop_gradient(fake_a), tf.stop_gradient(fake_b)
+        with tf.GradientTape() as tape:
+            real_a = self.disc_a(x_a, training=True)
+            disc_a = self.gan.discriminator(
+                real_a["logits"], self.disc_a(fake_a, training=True)["logits"]
+            )
+            disc_b = self.gan.discriminator(
+                self.disc_b(x_b, training=True)["logits"],
+                self.disc_b(fake_b, training=True)["logits"],
+            )
+            per_example = disc_a + disc_b
+            metrics = {}
+            if hp.uda:
+                cls_a = losses.masked_softmax_cross_entropy(batch["y_a"], real_a["class_logits"])
+                per_example += hp.lambda_cls * cls_a
+                metrics["cls_a"] = self.mean(cls_a)
+                metrics["acc_a"] = self.replica_share(
+                    losses.masked_accuracy(batch["y_a"], real_a["class_logits"])
+                )
+            disc_loss = self.mean(per_example)
+        self.step("disc", tape, disc_loss)
+        return {
+            "gen_loss": gen_loss,
+            "adv_a": self.mean(adv_a),
+            "adv_b": self.mean(adv_b),
+            "disc_loss": disc_loss,
+            "disc_a": self.mean(disc_a),
+            "disc_b": self.mean(disc_b),
+            **metrics,
+        }
+
+    # -- inference ------------------------------------------------------------------------
+    def translation_paths(self):
+        z = keras.Input((self.hp.latent_dim,), name="z")
+        image_a = keras.layers.Activation("linear", dtype="float32", name="image_a")(self.gen_a(z))
+        image_b = keras.layers.Activation("linear", dtype="float32", name="image_b")(self.gen_b(z))
+        paths = {"sample": keras.Model(z, [image_a, image_b], name="sample")}
+        for name, gen in (("z2a", self.gen_a), ("z2b", self.gen_b)):
+            z = keras.Input((self.hp.latent_dim,), name="z")
+            out = keras.layers.Activation("linear", dtype="float32", name="translated")(gen(z))
+            paths[name] = keras.Model(z, out, name=name)
+        return paths
+
+    def path_info(self):
+        d = self.config.data
+        both = [d.domain_a, d.domain_b]
+        return {
+            "sample": {
+                "source_domain": "z",
+                "target_domain": both,
+                "domains": both,
+                "description": "z ~ U(-1, 1)^latent_dim -> (g1(z), g2(z)), a corresponding pair",
+            },
+            "z2a": {
+                "source_domain": "z",
+                "target_domain": d.domain_a,
+                "description": "g1(z); decode a code inverted from a B image to translate b2a",
+            },
+            "z2b": {
+                "source_domain": "z",
+                "target_domain": d.domain_b,
+                "description": "g2(z); decode a code inverted from an A image to translate a2b",
+            },
+        }
+
+    def invert(self, x, domain="a"):
+        """z* = argmin_z L(g(z), x) for images x of ``domain`` (L-BFGS-B, see invert_generator)."""
+        gen = {"a": self.gen_a, "b": self.gen_b}[domain]
+        hp = self.hp
+        return invert_generator(
+            gen,
+            x,
+            hp.latent_dim,
+            max_iter=hp.invert_steps,
+            restarts=hp.invert_restarts,
+            loss=hp.invert_loss,
+            seed=self.config.train.seed,
+        )[0]
+
+    def translate(self, x, direction):
+        """a2b: g2(z*) with z* inverted from g1 (b2a: g1 from g2's inversion); runs eagerly."""
+        gens = {"a": self.gen_a, "b": self.gen_b}
+        if direction in ("z2a", "z2b"):
+            return gens[direction[-1]](tf.convert_to_tensor(x, tf.float32), training=False)
+        if direction not in ("a2b", "b2a"):
+            raise ValueError(
+                f"cogan translates a2b, b2a (by inversion), z2a or z2b; got {direction!r}."
+            )
+        z = self.invert(x, direction[0])
+        return gens[direction[-1]](tf.constant(z), training=False)
+
+    def sample_images(self, batch):
+        x_a = batch["x_a"]
+        n = tf.shape(x_a)[0]
+        z = tf.random.stateless_uniform((n, self.hp.latent_dim), seed=(0, 0), minval=-1, maxval=1)
+        z_a = tf.constant(self.invert(x_a, "a"))
+        return {
+            "pairs": [self.gen_a(z, training=False), self.gen_b(z, training=False)],
+            # x_a, its inversion through g1, and the translation g2(z*).
+            "a2b": [x_a, self.gen_a(z_a, training=False), self.gen_b(z_a, training=False)],
+        }
+
+    def classify(self, x, domain="b"):
+        """Class logits [B, num_classes] of images of ``domain`` from the --uda head."""
+        if not self.hp.uda:
+            raise ValueError("cogan has no classifier: train it with --uda.")
+        disc = {"a": self.disc_a, "b": self.disc_b}.get(domain)
+        if disc is None:
+            raise ValueError(f"domain must be 'a' or 'b', got {domain!r}.")
+        return disc(x, training=False)["class_logits"]

@@ -1,0 +1,215 @@
+"""UNIT (Liu, Breuel & Kautz 2017): coupled VAE-GANs with a shared latent space.
+
+E1, E2 share their last layers and G1, G2 their first, so both domains map to one code z.
+Objective (the paper's lambda0..lambda4 by name): VAE per domain (fixed-variance posterior,
+L1 reconstruction, KL as the squared mean), GAN on the translations x_ab = G2(E1(x_a)) and
+x_ba = G1(E2(x_b)), and cycle-consistency x_aba = G1(E2(x_ab)) with its KL term.
+
+``--uda``: D1 and D2 share their high-level layers and a softmax classifier head trained
+with source (A) labels; the generators also pull D's top features of x_ab towards those of
+x_a. ``classify(x, "b")`` then labels target images.
+"""
+
+import keras
+import tensorflow as tf
+
+from trainer import losses
+from trainer.methods.base import HParam, TranslationModel
+from trainer.networks import coupled_discriminators, unit_decoders, unit_encoders
+
+
+class UNIT(TranslationModel):
+    HPARAMS = {
+        "lr": HParam(1e-4, "Adam learning rate of every player."),
+        "weight_decay": HParam(
+            1e-4, "Decoupled weight decay (AdamW) of every player; 0 = plain Adam."
+        ),
+        "lambda_gan": HParam(10.0, "UNIT lambda0: weight of the adversarial losses."),
+        "lambda_kl": HParam(0.1, "UNIT lambda1: weight of the VAE KL (squared-mean) term."),
+        "lambda_recon": HParam(100.0, "UNIT lambda2: weight of the VAE L1 reconstruction."),
+        "lambda_cycle_kl": HParam(0.1, "UNIT lambda3: weight of the cycle's KL term."),
+        "lambda_cycle": HParam(100.0, "UNIT lambda4: weight of the cycle L1 reconstruction."),
+        "n_down": HParam(2, "Stride-2 downsamplings of the encoders (upsamplings of decoders)."),
+        "enc_blocks": HParam(3, "Domain-specific residual blocks per encoder."),
+        "dec_blocks": HParam(3, "Domain-specific residual blocks per decoder."),
+        "shared_blocks": HParam(
+            1, "Residual blocks shared by E1/E2 (top) and by G1/G2 (bottom), each."
+        ),
+        "disc_layers": HParam(3, "Stride-2 layers of the discriminators."),
+        "norm": HParam("instance", "Normalization in G and D: instance, batch, layer or none."),
+        "uda": HParam(
+            False,
+            "Unsupervised domain adaptation: D1/D2 share their top layers and a classifier "
+            "head trained on source labels.",
+        ),
+        "num_classes": HParam(10, "Classes of the --uda classifier head."),
+        "lambda_cls": HParam(1.0, "Weight of the --uda classification loss on source images."),
+        "lambda_cls_translated": HParam(
+            1.0,
+            "Weight of the --uda classification loss on translated source images x_ab "
+            "(they keep their source label); 0 = off.",
+        ),
+        "lambda_feat": HParam(
+            1.0, "Weight of the --uda L1 between D's top features of x_a and x_ab."
+        ),
+    }
+
+    @classmethod
+    def validate_config(cls, config):
+        if config.hparams.gan_loss not in ("lsgan", "vanilla"):
+            raise ValueError(
+                f"--gan_loss={config.hparams.gan_loss} is not supported by {config.method}: "
+                "use lsgan or vanilla (the paper's cross-entropy GAN)."
+            )
+
+    def build_networks(self):
+        hp, size = self.hp, self.image_size
+        common = dict(filters=hp.filters, n_down=hp.n_down, norm=hp.norm)
+        common["shared_blocks"] = hp.shared_blocks
+        self.enc_a, self.enc_b, self.shared_enc = unit_encoders(
+            size, enc_blocks=hp.enc_blocks, **common
+        )
+        self.dec_a, self.dec_b, self.shared_dec = unit_decoders(
+            size, dec_blocks=hp.dec_blocks, **common
+        )
+        # UDA shares every D layer but the first (domain-specific low-level statistics).
+        self.disc_a, self.disc_b = coupled_discriminators(
+            size,
+            filters=hp.filters,
+            n_layers=hp.disc_layers,
+            shared_layers=hp.disc_layers - 1 if hp.uda else 0,
+            num_classes=hp.num_classes if hp.uda else 0,
+            norm="none",
+            patch=True,
+        )
+        self.gan = losses.gan_loss(hp.gan_loss)
+
+    def players(self):
+        return {
+            "gen": [self.enc_a, self.enc_b, self.dec_a, self.dec_b],
+            "disc": [self.disc_a, self.disc_b],
+        }
+
+    def train_step(self, batch):
+        x_a, x_b = batch["x_a"], batch["x_b"]
+        hp = self.hp
+        with tf.GradientTape() as tape:
+            mu_a = self.enc_a(x_a, training=True)
+            mu_b = self.enc_b(x_b, training=True)
+            z_a = losses.fixed_variance_sample(mu_a)
+            z_b = losses.fixed_variance_sample(mu_b)
+            x_aa = self.dec_a(z_a, training=True)
+            x_bb = self.dec_b(z_b, training=True)
+            x_ab = self.dec_b(z_a, training=True)
+            x_ba = self.dec_a(z_b, training=True)
+            mu_aba = self.enc_b(x_ab, training=True)
+            mu_bab = self.enc_a(x_ba, training=True)
+            x_aba = self.dec_a(losses.fixed_variance_sample(mu_aba), training=True)
+            x_bab = self.dec_b(losses.fixed_variance_sample(mu_bab), training=True)
+
+            vae = losses.vae_loss(x_a, x_aa, mu_a, hp.lambda_recon, hp.lambda_kl) + losses.vae_loss(
+                x_b, x_bb, mu_b, hp.lambda_recon, hp.lambda_kl
+            )
+            cycle = losses.vae_loss(
+                x_a, x_aba, mu_aba, hp.lambda_cycle, hp.lambda_cycle_kl
+            ) + losses.vae_loss(x_b, x_bab, mu_bab, hp.lambda_cycle, hp.lambda_cycle_kl)
+            d_ab = self.disc_b(x_ab, training=True)
+            d_ba = self.disc_a(x_ba, training=True)
+            adv = self.gan.generator(d_ab["logits"]) + self.gan.generator(d_ba["logits"])
+            per_example = hp.lambda_gan * adv + vae + cycle
+            if hp.uda:
+                # Translation must keep what the shared D layers see in x_a (its class).
+                feat = losses.l1(d_ab["features"], self.disc_a(x_a, training=True)["features"])
+                per_example += hp.lambda_feat * feat
+            else:
+                feat = tf.zeros_like(adv)
+            gen_loss = self.mean(per_example)
+        self.step("gen", tape, gen_loss)
+
+        fake_b = tf.stop_gradient(x_ab)
+        fake_a = tf.stop_gradient(x_ba)
+        with tf.GradientTape() as tape:
+            real_a = self.disc_a(x_a, training=True)
+            real_b = self.disc_b(x_b, training=True)
+            out_ba = self.disc_a(fake_a, training=True)
+            out_ab = self.disc_b(fake_b, training=True)
+            disc_a = self.gan.discriminator(real_a["logits"], out_ba["logits"])
+            disc_b = self.gan.discriminator(real_b["logits"], out_ab["logits"])
+            per_example = hp.lambda_gan * (disc_a + disc_b)
+            metrics = {}
+            if hp.uda:
+                y_a = batch["y_a"]
+                cls_a = losses.masked_softmax_cross_entropy(y_a, real_a["class_logits"])
+                cls_ab = losses.masked_softmax_cross_entropy(y_a, out_ab["class_logits"])
+                per_example += hp.lambda_cls * cls_a + hp.lambda_cls_translated * cls_ab
+                metrics["cls_a"] = self.mean(cls_a)
+                metrics["cls_ab"] = self.mean(cls_ab)
+                metrics["acc_a"] = self.replica_share(
+                    losses.masked_accuracy(y_a, real_a["class_logits"])
+                )
+            disc_loss = self.mean(per_example)
+        self.step("disc", tape, disc_loss)
+        return {
+            "gen_loss": gen_loss,
+            "adv": self.mean(adv),
+            "vae": self.mean(vae),
+            "recon_a": self.mean(losses.l1(x_aa, x_a)),
+            "kl_a": self.mean(losses.unit_variance_kl(mu_a)),
+            "cycle": self.mean(cycle),
+            "cycle_a": self.mean(losses.l1(x_aba, x_a)),
+            "feat": self.mean(feat),
+            "disc_loss": disc_loss,
+            "disc_a": self.mean(disc_a),
+            "disc_b": self.mean(disc_b),
+            **metrics,
+        }
+
+    # -- inference ------------------------------------------------------------------------
+    def _encode_decode(self, encoder, decoder, name):
+        # On the latent mean: no sampling at inference.
+        image = keras.Input((self.image_size, self.image_size, 3), name="image")
+        out = decoder(encoder(image))
+        out = keras.layers.Activation("linear", dtype="float32", name="translated")(out)
+        return keras.Model(image, out, name=name)
+
+    def translation_paths(self):
+        return {
+            "a2b": self._encode_decode(self.enc_a, self.dec_b, "a2b"),
+            "b2a": self._encode_decode(self.enc_b, self.dec_a, "b2a"),
+        }
+
+    def path_info(self):
+        d = self.config.data
+        return {
+            "a2b": {
+                "source_domain": d.domain_a,
+                "target_domain": d.domain_b,
+                "description": "E1 -> G2 on the latent mean",
+            },
+            "b2a": {
+                "source_domain": d.domain_b,
+                "target_domain": d.domain_a,
+                "description": "E2 -> G1 on the latent mean",
+            },
+        }
+
+    def sample_images(self, batch):
+        x_a, x_b = batch["x_a"], batch["x_b"]
+        mu_a = self.enc_a(x_a, training=False)
+        mu_b = self.enc_b(x_b, training=False)
+        x_ab = self.dec_b(mu_a, training=False)
+        x_ba = self.dec_a(mu_b, training=False)
+        return {
+            "a2b": [x_a, x_ab, self.dec_a(self.enc_b(x_ab, training=False), training=False)],
+            "b2a": [x_b, x_ba, self.dec_b(self.enc_a(x_ba, training=False), training=False)],
+            "recon": [self.dec_a(mu_a, training=False), self.dec_b(mu_b, training=False)],
+        }
+
+    def classify(self, x, domain="b"):
+        """Class logits [B, num_classes] of images of ``domain`` from the --uda head."""
+        if not self.hp.uda:
+            raise ValueError(f"{self.config.method} has no classifier: train it with --uda.")
+        disc = {"a": self.disc_a, "b": self.disc_b}.get(domain)
+        if disc is None:
+            raise ValueError(f"domain must be 'a' or 'b', got {domain!r}.")
+        return disc(x, training=False)["class_logits"]

@@ -1,0 +1,157 @@
+"""Coupled networks (CoGAN, Liu & Tuzel 2016): pairs of generators or discriminators that share
+layers. Sharing means one layer object called in both functional models, so checkpoints and
+exports hold it once and a step through either domain updates it for both.
+
+UNIT uses ``coupled_discriminators`` too: independent (``shared_layers=0``) or, for domain
+adaptation, sharing their high-level layers and a classifier head.
+"""
+
+import math
+
+import keras
+
+from trainer.layers import make_norm
+
+
+def coupled_generators(
+    image_size,
+    latent_dim=100,
+    channels=3,
+    filters=64,
+    specific_layers=1,
+    norm="batch",
+    names=("gen_a", "gen_b"),
+):
+    """g1, g2: z [latent_dim] -> image [S,S,C] in [-1, 1]; shared first (high-level) layers.
+
+    DCGAN layout: dense to 4x4 x (filters * 2^k, at most 8 * filters), then k = log2(S/4)
+    transposed convolutions (kernel 4, stride 2) each halving the width down to ``filters``,
+    then a 3x3 convolution to C channels and tanh. The dense layer and the first
+    ``k - specific_layers`` upsamplings are shared; the last ``specific_layers`` upsamplings
+    and the output convolution belong to one domain (the paper shares all but the last layer).
+    Returns ``(gen_a, gen_b, shared_gen)``.
+    """
+    n_up = int(round(math.log2(image_size / 4))) if image_size >= 4 else 0
+    if image_size < 8 or 4 * 2**n_up != image_size:
+        raise ValueError(
+            f"--image_size={image_size} does not fit the CoGAN generators: they grow a 4x4 map "
+            "by doubling, so the size must be 4 * 2^k (8, 16, 32, 64, 128, 256 ...)."
+        )
+    if not 1 <= specific_layers <= n_up:
+        raise ValueError(
+            f"specific_layers={specific_layers} must be between 1 and {n_up} at "
+            f"image_size {image_size}."
+        )
+    widths = [filters * min(2 ** (n_up - i), 8) for i in range(n_up + 1)]
+
+    def up(x, i, width, prefix):
+        x = keras.layers.Conv2DTranspose(
+            width, 4, strides=2, padding="same", name=f"{prefix}up{i}_deconv"
+        )(x)
+        layer = make_norm(norm, name=f"{prefix}up{i}_norm")
+        if layer is not None:
+            x = layer(x)
+        return keras.layers.ReLU(name=f"{prefix}up{i}_relu")(x)
+
+    z = keras.Input((latent_dim,), name="z")
+    x = keras.layers.Dense(4 * 4 * widths[0], name="project")(z)
+    x = keras.layers.Reshape((4, 4, widths[0]), name="project_reshape")(x)
+    layer = make_norm(norm, name="project_norm")
+    if layer is not None:
+        x = layer(x)
+    x = keras.layers.ReLU(name="project_relu")(x)
+    for i in range(n_up - specific_layers):
+        x = up(x, i, widths[i + 1], "")
+    shared = keras.Model(z, x, name="shared_gen")
+
+    generators = []
+    for name in names:
+        z = keras.Input((latent_dim,), name="z")
+        x = shared(z)
+        for i in range(n_up - specific_layers, n_up):
+            x = up(x, i, widths[i + 1], "")
+        x = keras.layers.Conv2D(channels, 3, padding="same", name="head_conv")(x)
+        outputs = keras.layers.Activation("tanh", dtype="float32", name="image")(x)
+        generators.append(keras.Model(z, outputs, name=name))
+    return generators[0], generators[1], shared
+
+
+def coupled_discriminators(
+    image_size,
+    channels=3,
+    filters=64,
+    n_layers=3,
+    shared_layers=0,
+    num_classes=0,
+    norm="none",
+    patch=True,
+    names=("disc_a", "disc_b"),
+):
+    """D1, D2: image -> {"logits", "features"(, "class_logits")}, optionally sharing layers.
+
+    ``n_layers`` convolutions (kernel 4, stride 2, LeakyReLU 0.2; width doubling from
+    ``filters`` up to 8x) give the top feature map ``features``. The last ``shared_layers`` of
+    them and the heads are shared by D1 and D2 when ``shared_layers > 0``. Heads: ``logits``,
+    a 3x3 convolution to one logit per patch (``patch=True``, as UNIT) or a dense layer to one
+    logit per image (CoGAN); ``class_logits`` (when ``num_classes > 0``), a dense softmax
+    classifier over the flattened features, for domain adaptation. Outputs are float32.
+    """
+    if 2**n_layers > image_size // 2:
+        raise ValueError(
+            f"--image_size={image_size} is too small for a discriminator with {n_layers} "
+            f"stride-2 layers (needs >= {2 ** (n_layers + 1)}): lower --disc_layers."
+        )
+    if not 0 <= shared_layers <= n_layers:
+        raise ValueError(f"shared_layers={shared_layers} must be between 0 and {n_layers}.")
+
+    def conv_block(i):
+        width = filters * min(2**i, 8)
+        block = [keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}")]
+        # No normalization on the first layer, as in DCGAN/PatchGAN.
+        layer = make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
+        if layer is not None:
+            block.append(layer)
+        block.append(keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu"))
+        return block
+
+    def heads():
+        out = {}
+        if patch:
+            out["logits"] = [keras.layers.Conv2D(1, 3, padding="same", name="logits_conv")]
+        else:
+            out["logits"] = [
+                keras.layers.Flatten(name="logits_flatten"),
+                keras.layers.Dense(1, name="logits_dense"),
+            ]
+        if num_classes:
+            out["class_logits"] = [
+                keras.layers.Flatten(name="class_flatten"),
+                keras.layers.Dense(num_classes, name="class_dense"),
+            ]
+        return out
+
+    first_shared = n_layers - shared_layers
+    shared_convs = [conv_block(i) for i in range(first_shared, n_layers)]
+    shared_heads = heads() if shared_layers else None
+
+    def apply(layers, x):
+        for layer in layers:
+            x = layer(x)
+        return x
+
+    discriminators = []
+    for name in names:
+        inputs = keras.Input((image_size, image_size, channels), name="image")
+        x = inputs
+        for i in range(first_shared):
+            x = apply(conv_block(i), x)
+        for block in shared_convs:
+            x = apply(block, x)
+        outputs = {
+            "features": keras.layers.Activation("linear", dtype="float32", name="features")(x)
+        }
+        for key, layers in (shared_heads or heads()).items():
+            y = apply(layers, x)
+            outputs[key] = keras.layers.Activation("linear", dtype="float32", name=key)(y)
+        discriminators.append(keras.Model(inputs, outputs, name=name))
+    return discriminators[0], discriminators[1]
