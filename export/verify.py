@@ -1,0 +1,224 @@
+"""Parity: every artifact, run by its own runtime, against the Keras model it came from.
+
+Figures per input set ("test_images": held-out images of the path's source domain;
+"random": uniform inputs in the value range) and over all outputs: max and mean absolute
+error, and PSNR in dB over the output value range (capped at ``PSNR_CAP`` for identical
+outputs, so metadata.json stays plain JSON).
+
+Bounds (``BOUNDS``): float32 artifacts (TFLite fp32, ONNX, .keras, SavedModel) must keep the
+max abs error on [-1, 1] outputs within 1e-4 on every input set; quantized TFLite variants are
+judged by PSNR on the test images (on random inputs when no test images exist), since their
+max error on a single pixel says little about the picture.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from export import metadata as metadata_lib
+
+BOUNDS = {
+    "fp32": {"max_abs": 1e-4},
+    "fp16": {"psnr": 40.0},
+    "int8": {"psnr": 30.0},
+    "int8_full": {"psnr": 25.0},
+}
+PSNR_CAP = 200.0
+TEST_SET, RANDOM_SET = "test_images", "random"
+
+
+def psnr(reference, other, value_range=2.0):
+    mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(other, np.float64)) ** 2))
+    if mse <= 0.0:
+        return PSNR_CAP
+    return float(min(PSNR_CAP, 10.0 * math.log10(value_range**2 / mse)))
+
+
+def compare(reference, outputs, output_specs):
+    """Errors of ``outputs`` vs ``reference`` (``{name: array}``), worst over all outputs."""
+    max_abs, mean_abs, worst_psnr = 0.0, [], PSNR_CAP
+    for spec in output_specs:
+        name = spec["name"]
+        if name not in outputs:
+            raise ValueError(f"The artifact has no output {name!r} (it has {sorted(outputs)}).")
+        ref = np.asarray(reference[name], np.float32)
+        got = np.asarray(outputs[name], np.float32)
+        if ref.shape != got.shape:
+            raise ValueError(f"Output {name!r} has shape {got.shape}, Keras gives {ref.shape}.")
+        if spec.get("value_range"):
+            lo, hi = spec["value_range"]
+            span = hi - lo
+        else:
+            span = float(ref.max() - ref.min()) or 1.0
+        diff = np.abs(ref - got)
+        max_abs = max(max_abs, float(diff.max()))
+        mean_abs.append(float(diff.mean()))
+        worst_psnr = min(worst_psnr, psnr(ref, got, span))
+    return {"max_abs": max_abs, "mean_abs": float(np.mean(mean_abs)), "psnr": worst_psnr}
+
+
+def make_feeds(input_specs, images=None, n=4, seed=0):
+    """``{input name: float32 batch}`` for a path: ``images`` (already in the input's value
+    range) or uniform random values for the image input, one-hot vectors cycling through the
+    labels, standard-normal noise."""
+    rng = np.random.default_rng(seed)
+    if images is not None:
+        n = len(images)
+    feeds = {}
+    for spec in input_specs:
+        shape = [n] + [d or 1 for d in spec["shape"][1:]]
+        kind = spec["kind"]
+        if kind == "image" and images is not None:
+            feeds[spec["name"]] = np.asarray(images, np.float32)
+        elif kind == "image":
+            lo, hi = spec.get("value_range", metadata_lib.IMAGE_VALUE_RANGE)
+            feeds[spec["name"]] = rng.uniform(lo, hi, shape).astype(np.float32)
+        elif kind == "onehot":
+            depth = shape[-1]
+            feeds[spec["name"]] = np.eye(depth, dtype=np.float32)[np.arange(n) % depth]
+        else:
+            feeds[spec["name"]] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+def runner(path, artifact):
+    """A callable ``{input name: array} -> {output name: array}`` on ``artifact``'s runtime."""
+    fmt = artifact["format"]
+    if fmt in ("onnx", "tflite"):
+        from export.runtime import Translator
+
+        translator = Translator(path, metadata=artifact, threads=1)
+        return translator.run
+    if fmt == "keras":
+        import keras
+
+        from export.graph import keras_outputs
+
+        # safe_mode=True: what a user loading an untrusted file would do.
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        return lambda feeds: keras_outputs(model, feeds)
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        from export.graph import SERVING_KEY
+
+        loaded = tf.saved_model.load(path)
+        signature = loaded.signatures[SERVING_KEY]
+
+        def run(feeds):
+            outs = signature(**{k: tf.constant(v) for k, v in feeds.items()})
+            return {k: v.numpy() for k, v in outs.items()}
+
+        run.keep_alive = loaded  # the signature needs its object graph alive
+        return run
+    raise ValueError(f"No runtime for format {fmt!r}.")
+
+
+def check(run, reference, feed_sets, artifact):
+    """Parity figures of one artifact (stored as ``artifact["parity"]``).
+
+    ``run``: the artifact's callable (see ``runner``); ``reference``: ``{set: {output: array}}``
+    from Keras; ``feed_sets``: ``{set: feeds}``.
+    """
+    precision = artifact["precision"]
+    bound = dict(BOUNDS[precision])
+    parity = {"bound": bound}
+    for set_name, feeds in feed_sets.items():
+        parity[set_name] = compare(reference[set_name], run(feeds), artifact["outputs"])
+        parity[set_name]["examples"] = len(next(iter(feeds.values())))
+    if "max_abs" in bound:
+        judged = list(feed_sets)
+        passed = all(parity[s]["max_abs"] <= bound["max_abs"] for s in judged)
+    else:
+        judged = [TEST_SET] if TEST_SET in feed_sets else list(feed_sets)
+        passed = all(parity[s]["psnr"] >= bound["psnr"] for s in judged)
+    parity["judged_on"] = judged
+    parity["passed"] = bool(passed)
+    return parity
+
+
+def _fmt_err(x):
+    return "-" if x is None else f"{x:.1e}"
+
+
+def _fmt_psnr(x):
+    if x is None:
+        return "-"
+    return "inf" if x >= PSNR_CAP else f"{x:.1f}"
+
+
+def headline(artifact):
+    """One short line per artifact, e.g. ``a2b.onnx  max|err| 2.1e-06  ok``."""
+    name = artifact["file"]
+    status = artifact.get("status", "?")
+    parity = artifact.get("parity") or {}
+    if status == metadata_lib.NOT_SUPPORTED:
+        return f"{name}  not supported: {artifact.get('reason', '')}"[:160]
+    if "error" in artifact:
+        return f"{name}  {status}: {artifact['error']}"[:160]
+    judged = parity.get("judged_on") or []
+    if not judged:
+        return f"{name}  {status}"
+    if "max_abs" in parity["bound"]:
+        worst = max(parity[s]["max_abs"] for s in judged)
+        return f"{name}  max|err| {worst:.1e}  {status}"
+    worst = min(parity[s]["psnr"] for s in judged)
+    return f"{name}  PSNR {_fmt_psnr(worst)} dB (>= {parity['bound']['psnr']:g})  {status}"
+
+
+def table(artifacts):
+    """A fixed-width parity table of artifact entries, one row each."""
+    header = (
+        "artifact",
+        "size",
+        "test max|err|",
+        "test PSNR",
+        "rand max|err|",
+        "rand PSNR",
+        "bound",
+        "status",
+    )
+    rows = []
+    for a in artifacts:
+        p = a.get("parity") or {}
+        test, rand = p.get(TEST_SET, {}), p.get(RANDOM_SET, {})
+        bound = p.get("bound", {})
+        bound_text = (
+            f"max<={bound['max_abs']:g}"
+            if "max_abs" in bound
+            else (f"PSNR>={bound['psnr']:g}" if bound else "-")
+        )
+        size = a.get("size_bytes")
+        rows.append(
+            (
+                a["file"],
+                "-" if size is None else _fmt_size(size),
+                _fmt_err(test.get("max_abs")),
+                _fmt_psnr(test.get("psnr")),
+                _fmt_err(rand.get("max_abs")),
+                _fmt_psnr(rand.get("psnr")),
+                bound_text,
+                a.get("status", "?")
+                + (f" ({a['reason']})" if a.get("status") == metadata_lib.NOT_SUPPORTED else ""),
+            )
+        )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for r in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(r[:-1], widths)]
+        lines.append("  ".join(cells + [str(r[-1])[:120]]))
+    lines.insert(1, "-" * min(160, len(lines[0]) + 10))
+    return "\n".join(lines)
+
+
+def _fmt_size(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+    return str(n)
+
+
+def artifact_path(export_dir, artifact):
+    return os.path.join(export_dir, artifact["file"])
