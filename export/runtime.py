@@ -27,7 +27,7 @@ import numpy as np
 
 from export import metadata as metadata_lib
 
-_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 class _OnnxBackend:
@@ -183,6 +183,8 @@ class Translator:
         self.metadata = self._find_metadata(model_path, metadata)
         self._inputs = self._specs("inputs", self._backend.input_names)
         self._outputs = self._specs("outputs", self._backend.output_names)
+        # Shapes read from the model fill in what a missing metadata.json would have said.
+        self.metadata = {**self.metadata, "inputs": self._inputs, "outputs": self._outputs}
         self.input_names = [s["name"] for s in self._inputs]
         self.output_names = [s["name"] for s in self._outputs]
         images = [s for s in self._inputs if s["kind"] == "image"]
