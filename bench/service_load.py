@@ -1,0 +1,196 @@
+"""Load test of the translation service on 127.0.0.1: throughput and p50/p99 latency.
+
+    python bench/service_load.py --model=DIR/export/a2b.onnx [--requests=400] [--concurrency=8]
+        [--duration=60] [--threads=N] [--target_domain=NAME] [--json]
+    python bench/service_load.py --url=http://127.0.0.1:8000 ...   # a service already running
+
+With --model it starts ``python -m mobile_demo.service`` on a free loopback port, waits for
+/healthz, sends ``--requests`` POST /translate requests (PNG bodies at the model's size) from
+``--concurrency`` clients with keep-alive connections, stops after ``--duration`` seconds at the
+latest, and stops the service. A request fails unless it gets 200 with a PNG body. Prints the
+figures (and a JSON line with --json); exits 1 if any request failed.
+"""
+
+import argparse
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(model, threads=None, timeout=90):
+    """Starts the service in a subprocess; returns (process, base url)."""
+    import httpx
+
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mobile_demo.service",
+        f"--model={model}",
+        "--host=127.0.0.1",
+        f"--port={port}",
+    ]
+    if threads:
+        cmd.append(f"--threads={threads}")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_service(proc)
+    raise RuntimeError(f"the service did not answer /healthz within {timeout} s")
+
+
+def stop_service(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def sample_png(size, seed=0):
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def run_load(url, body, requests=400, concurrency=8, duration=60.0, target_domain=None):
+    """Sends up to ``requests`` POSTs from ``concurrency`` threads within ``duration`` s."""
+    import httpx
+
+    params = {"target_domain": target_domain} if target_domain else None
+    lock = threading.Lock()
+    issued = 0
+    latencies, failures = [], []
+    deadline = time.monotonic() + duration
+
+    def client_loop():
+        nonlocal issued
+        with httpx.Client(base_url=url, timeout=30.0) as client:
+            while True:
+                with lock:
+                    if issued >= requests or time.monotonic() >= deadline:
+                        return
+                    issued += 1
+                t0 = time.perf_counter()
+                try:
+                    r = client.post(
+                        "/translate",
+                        content=body,
+                        params=params,
+                        headers={"Content-Type": "image/png"},
+                    )
+                    ok = r.status_code == 200 and r.content.startswith(PNG_MAGIC)
+                    error = None if ok else f"HTTP {r.status_code}: {r.text[:200]}"
+                except httpx.HTTPError as e:
+                    error = f"{type(e).__name__}: {e}"
+                ms = (time.perf_counter() - t0) * 1000.0
+                with lock:
+                    if error is None:
+                        latencies.append(ms)
+                    else:
+                        failures.append(error)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    lat = np.asarray(latencies) if latencies else np.zeros(1)
+    return {
+        "requests": len(latencies) + len(failures),
+        "ok": len(latencies),
+        "failures": len(failures),
+        "failure_examples": failures[:5],
+        "concurrency": concurrency,
+        "wall_s": wall,
+        "throughput_rps": len(latencies) / wall if wall > 0 else 0.0,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "mean_ms": float(lat.mean()),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model", help="start the service on this .onnx model")
+    target.add_argument("--url", help="load an already running service")
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=60.0, help="stop after this many s")
+    parser.add_argument("--threads", type=int, default=None, help="service runtime threads")
+    parser.add_argument("--target_domain", default=None, help="default: the first one")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args(argv)
+    import httpx
+
+    proc = None
+    try:
+        if args.model:
+            proc, url = start_service(args.model, args.threads)
+        else:
+            url = args.url.rstrip("/")
+        health = httpx.get(url + "/healthz", timeout=10).json()
+        domain = args.target_domain
+        if domain is None and health.get("target_domains"):
+            domain = health["target_domains"][0]
+        body = sample_png(health["image_size"])
+        warm = min(16, args.requests)
+        run_load(url, body, warm, args.concurrency, args.duration, target_domain=domain)
+        result = run_load(
+            url, body, args.requests, args.concurrency, args.duration, target_domain=domain
+        )
+    finally:
+        if proc is not None:
+            stop_service(proc)
+    result.update(model=health["model"], image_size=health["image_size"])
+    print(
+        f"{result['model']} {result['image_size']}px, {result['concurrency']} clients: "
+        f"{result['ok']}/{result['requests']} ok, {result['failures']} failed in "
+        f"{result['wall_s']:.2f} s; throughput {result['throughput_rps']:.1f} req/s; "
+        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+    )
+    for example in result["failure_examples"]:
+        print(f"  failure: {example}")
+    if args.json:
+        print(json.dumps(result))
+    return 1 if result["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
