@@ -7,9 +7,12 @@ python -m export.main --model_dir=runs/cyclegan [--formats=tflite,onnx] [--paths
 import os
 import sys
 
-from absl import app, flags
+# Before TensorFlow loads: its C++ info lines would bury the parity table.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from export import api
+from absl import app, flags, logging  # noqa: E402
+
+from export import api  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -31,7 +34,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model_dir:
         raise ValueError("--model_dir is required: the directory of a trained model.")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.set_verbosity(logging.WARNING)
     try:
         result = api.export_model_dir(
             FLAGS.model_dir,

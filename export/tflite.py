@@ -7,6 +7,7 @@ the named signature (inputs and outputs by name, dynamic batch).
 """
 
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -55,7 +56,10 @@ def convert(savedmodel_dir, precision="fp32", representative=None):
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
     try:
-        return converter.convert()
+        with warnings.catch_warnings():
+            # Calibration runs TF's own deprecated interpreter; that is the converter's business.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return converter.convert()
     except Exception as e:  # the converter raises ConverterError, RuntimeError, ValueError ...
         if precision == "fp32":
             raise
