@@ -194,18 +194,19 @@ class CoGAN(TranslationModel):
         both = [d.domain_a, d.domain_b]
         return {
             "sample": {
-                "source_domain": "z",
+                "source_domain": None,
                 "target_domain": both,
                 "domains": both,
                 "description": "z ~ U(-1, 1)^latent_dim -> (g1(z), g2(z)), a corresponding pair",
+                "z_distribution": "uniform(-1, 1)",
             },
             "z2a": {
-                "source_domain": "z",
+                "source_domain": None,
                 "target_domain": d.domain_a,
                 "description": "g1(z); decode a code inverted from a B image to translate b2a",
             },
             "z2b": {
-                "source_domain": "z",
+                "source_domain": None,
                 "target_domain": d.domain_b,
                 "description": "g2(z); decode a code inverted from an A image to translate a2b",
             },
