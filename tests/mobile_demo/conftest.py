@@ -1,8 +1,9 @@
 """Tiny exported models for the mobile_demo tests.
 
-Builds, once per test session, an export directory shaped like the one the export stage writes:
-an unconditional path ``a2b`` (input ``image``) and a conditional path ``g`` (inputs ``image`` and
-``target_domain`` one-hot), each as ``.onnx`` and every TFLite variant, plus ``metadata.json``.
+Builds, once per test session and with the export stage itself, an export directory: an
+unconditional path ``a2b`` (input ``image``) and a conditional path ``g`` (inputs ``image`` and
+``target_domain`` one-hot, StarGAN-style), each as ``.onnx`` and every TFLite variant, plus
+``metadata.json``.
 """
 
 import os
@@ -33,99 +34,29 @@ def _conditional(keras, size, num_domains):
     return keras.Model([image, domain], out, name="g")
 
 
-def _representative(model, size, num_domains):
-    rng = np.random.default_rng(0)
-
-    def gen():
-        for _ in range(8):
-            x = rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
-            if len(model.inputs) == 1:
-                yield {"image": x}
-            else:
-                c = np.eye(num_domains, dtype=np.float32)[[rng.integers(num_domains)]]
-                # By name: the converted model's input order need not match Keras's.
-                yield {"image": x, "target_domain": c}
-
-    return gen
-
-
-def _write_tflite(tf, model, path, variant, size, num_domains):
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if variant == "fp16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif variant == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif variant == "int8_full":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(model, size, num_domains)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with open(path, "wb") as f:
-        f.write(converter.convert())
-
-
 def build_export_dir(root, size=IMAGE_SIZE, domains=DOMAINS):
+    """Exports the tiny paths with the real export stage (``export.api.export_paths``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
-    import tf2onnx
 
-    keras.utils.set_random_seed(0)
-    os.makedirs(root, exist_ok=True)
-    models = {
-        "a2b": _unconditional(keras, size),
-        "g": _conditional(keras, size, len(domains)),
-    }
+    from export import api
     from export import metadata as md
 
-    run = md.run_fields("tiny", 1, None, size, domains)
-    paths = {
-        "a2b": {"source_domain": domains[0], "target_domain": domains[1], "description": "a to b"},
-        "g": {"source_domain": None, "target_domain": None, "description": "image to any domain"},
+    keras.utils.set_random_seed(0)
+    models = {"a2b": _unconditional(keras, size), "g": _conditional(keras, size, len(domains))}
+    infos = {
+        "a2b": {"source_domain": domains[0], "target_domain": domains[1], "description": "a2b"},
+        "g": {"source_domain": None, "target_domain": None, "description": "any domain"},
     }
-    meta = md.new_metadata(run, paths)
-    for name, model in models.items():
-        signature = [
-            tf.TensorSpec((None, *inp.shape[1:]), tf.float32, name=inp.name) for inp in model.inputs
-        ]
-        inputs = [
-            md.tensor_spec(inp.name, (None, *inp.shape[1:]), labels=domains) for inp in model.inputs
-        ]
-        outputs = [md.tensor_spec("translated", (None, size, size, 3), kind="image")]
-        fields = {**run, **paths[name], "inputs": inputs, "outputs": outputs, "status": md.OK}
-        onnx_file = md.artifact_file(name, "onnx")
-        onnx_path = os.path.join(root, onnx_file)
-        tf2onnx.convert.from_keras(
-            model, input_signature=signature, opset=17, output_path=onnx_path
-        )
-        meta["artifacts"].append(
-            {
-                **fields,
-                "file": onnx_file,
-                "path": name,
-                "format": "onnx",
-                "precision": "fp32",
-                "runtime": md.RUNTIMES["onnx"],
-                "size_bytes": os.path.getsize(onnx_path),
-            }
-        )
-        for _, precision in md.TFLITE_VARIANTS:
-            fname = md.artifact_file(name, "tflite", precision)
-            fpath = os.path.join(root, fname)
-            _write_tflite(tf, model, fpath, precision, size, len(domains))
-            meta["artifacts"].append(
-                {
-                    **fields,
-                    "file": fname,
-                    "path": name,
-                    "format": "tflite",
-                    "precision": precision,
-                    "runtime": md.RUNTIMES["tflite"],
-                    "size_bytes": os.path.getsize(fpath),
-                }
-            )
-    meta["artifacts"] = md.merge_artifacts([], meta["artifacts"])
-    md.write_metadata(root, meta)
+    api.export_paths(
+        models,
+        root,
+        formats=("tflite", "onnx"),
+        infos=infos,
+        run=md.run_fields("tiny", 1, None, size, domains),
+        allow_parity_failure=True,
+        print_table=False,
+    )
     return root
 
 
