@@ -69,6 +69,12 @@ def load_image(path, image_size):
     try:
         with Image.open(path) as img:
             img.load()
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+                # 16-bit / float grey: stretch the file's own range to 8 bits.
+                a = np.asarray(img, dtype=np.float64)
+                lo, hi = float(a.min()), float(a.max())
+                a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+                img = Image.fromarray(np.round(a).astype(np.uint8), "L")
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 # Transparent pixels over white, as viewers show them.
                 rgba = img.convert("RGBA")

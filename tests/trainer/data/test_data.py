@@ -168,6 +168,8 @@ def image_root(tmp_path):
         a / "palette.png"
     )
     Image.fromarray(rng.integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(a / "big.JPG")
+    deep = (np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 200).astype(np.uint16)
+    Image.fromarray(deep).save(a / "sixteen_bit.png")
     good = a / "truncated.png"
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(good)
     good.write_bytes(good.read_bytes()[:200])
@@ -181,7 +183,11 @@ def image_root(tmp_path):
 def test_folder_reader_converts_any_mode_and_skips_corrupt(image_root, caplog):
     d = data.load_domain("folder", "A", "train", data_dir=str(image_root), image_size=24)
     images = np.stack([e["image"] for e in d.dataset.as_numpy_iterator()])
-    assert d.num_examples == 4 and images.shape == (4, 24, 24, 3) and images.dtype == np.uint8
+    assert d.num_examples == 5 and images.shape == (5, 24, 24, 3) and images.dtype == np.uint8
+    # The 16-bit ramp keeps its full range (not clipped to white).
+    names = sorted(os.path.basename(p) for p in folders.scan(str(image_root / "trainA"), 8)[0])
+    ramp = images[names.index("sixteen_bit.png")]
+    assert ramp.min() < 20 and ramp.max() > 235
     assert not d.has_labels
     assert any("truncated.png" in r.getMessage() for r in caplog.records)
     assert any("Skipped 2 corrupt" in r.getMessage() for r in caplog.records)
