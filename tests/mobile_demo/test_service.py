@@ -17,8 +17,11 @@ from PIL import Image
 
 from export.runtime import Translator
 
-httpx = pytest.importorskip("httpx", reason="pip install -e '.[serve]' for the service tests")
-uvicorn = pytest.importorskip("uvicorn", reason="pip install -e '.[serve]' for the service tests")
+_SERVE = "pip install -e '.[serve]' for the service tests"
+pytest.importorskip("fastapi", reason=_SERVE)
+pytest.importorskip("python_multipart", reason=_SERVE)
+httpx = pytest.importorskip("httpx", reason=_SERVE)
+uvicorn = pytest.importorskip("uvicorn", reason=_SERVE)
 
 from mobile_demo import service  # noqa: E402 - after the skips above
 

@@ -59,7 +59,12 @@ def test_server_routes_and_refuses_traversal(server, export_dir):
     assert json.loads(meta)["image_size"] > 0
     status, headers, _ = _get(server + "export/a2b.onnx")
     assert status == 200
-    for bad in ("export/../conftest.py", "export/%2e%2e/etc/passwd", "export/a2b.tflite", "x"):
+    # A file beside the export directory, with a suffix the server would serve from inside it.
+    outside = os.path.join(os.path.dirname(export_dir), "outside.json")
+    with open(outside, "w") as f:
+        f.write("{}")
+    bad_paths = ("export/../outside.json", "export/%2e%2e/outside.json", "export/a2b.tflite", "x")
+    for bad in bad_paths:
         with pytest.raises(urllib.error.HTTPError) as e:
             _get(server + bad)
         assert e.value.code == 404
