@@ -1,0 +1,163 @@
+"""Size on disk and latency of every exported artifact of a CycleGAN generator.
+
+    python bench/export_latency.py                         # untrained reference generator, 128 and 256 px
+    python bench/export_latency.py --model_dir=runs/cyclegan --path=a2b   # a trained one, at its size
+    python bench/export_latency.py --sizes=128 --runs=20 --threads=2
+
+For each artifact (TFLite fp32 / fp16 / int8 / int8_full under LiteRT, ONNX under ONNX
+Runtime) and for the Keras model itself (eager call and ``tf.function``), the median of
+``--runs`` single-image calls after ``--warmup`` untimed ones, in milliseconds, with the ratio
+to Keras eager and to ``tf.function`` (< 1 = faster than Keras). Exported runtimes run with
+``--threads`` CPU threads; Keras uses TensorFlow's default thread pools.
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from export import api  # noqa: E402
+from export import metadata as metadata_lib  # noqa: E402
+from export.runtime import Translator  # noqa: E402
+
+flags.DEFINE_list("sizes", ["128", "256"], "Image sizes of the untrained generator.")
+flags.DEFINE_string("model_dir", None, "Benchmark this trained model instead (at its size).")
+flags.DEFINE_string("path", "a2b", "Translation path of --model_dir to benchmark.")
+flags.DEFINE_integer("filters", 64, "Generator width of the untrained generator (64 = reference).")
+flags.DEFINE_integer("blocks", -1, "Residual blocks; -1 = 9 at >= 256 px, else 6 (as CycleGAN).")
+flags.DEFINE_integer("runs", 20, "Timed single-image calls per runtime.")
+flags.DEFINE_integer("warmup", 3, "Untimed calls first.")
+flags.DEFINE_integer("threads", 2, "CPU threads of LiteRT and ONNX Runtime.")
+flags.DEFINE_string("export_dir", None, "Keep the artifacts here (default: a temporary dir).")
+FLAGS = flags.FLAGS
+
+
+def median_ms(fn):
+    for _ in range(FLAGS.warmup):
+        fn()
+    times = []
+    for _ in range(FLAGS.runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def models():
+    """[(label, name, keras model, info, run fields)] to benchmark."""
+    if FLAGS.model_dir:
+        from trainer.train_lib import load_trained
+
+        trained = load_trained(FLAGS.model_dir)
+        paths = trained.model.translation_paths()
+        if FLAGS.path not in paths:
+            raise ValueError(f"--path={FLAGS.path}: the model has {', '.join(paths)}.")
+        d = trained.config.data
+        run = metadata_lib.run_fields(
+            trained.config.method, trained.step, trained.checkpoint, d.image_size, []
+        )
+        label = f"{trained.config.method} {FLAGS.path} @ {d.image_size}px (step {trained.step})"
+        return [(label, FLAGS.path, paths[FLAGS.path], run)]
+    from trainer.networks import resnet_generator
+
+    out = []
+    for size in (int(s) for s in FLAGS.sizes):
+        blocks = FLAGS.blocks if FLAGS.blocks >= 0 else (9 if size >= 256 else 6)
+        model = resnet_generator(size, filters=FLAGS.filters, n_blocks=blocks, name="gen_ab")
+        run = metadata_lib.run_fields("cyclegan", 0, None, size, [])
+        label = (
+            f"untrained CycleGAN generator @ {size}px ({blocks} blocks, "
+            f"{model.count_params():,} params)"
+        )
+        out.append((label, "a2b", model, run))
+    return out
+
+
+def bench(label, name, model, run, export_dir):
+    size = model.inputs[0].shape[1]
+    print(f"\n== {label}: exporting ...", flush=True)
+    result = api.export_paths(
+        {name: model},
+        export_dir,
+        formats=("tflite", "onnx", "keras"),
+        run=run,
+        allow_parity_failure=True,
+        print_table=False,
+    )
+    x = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
+    xt = tf.constant(x)
+    rows = []
+    eager = median_ms(lambda: model(xt, training=False).numpy())
+    compiled = tf.function(lambda t: model(t, training=False))
+    graph = median_ms(lambda: compiled(xt).numpy())
+    keras_file = next(a for a in result["artifacts"] if a["format"] == "keras")
+    rows.append(("keras (eager)", "keras", keras_file["size_bytes"], eager, ""))
+    rows.append(("keras (tf.function)", "tf", keras_file["size_bytes"], graph, ""))
+    for artifact in result["artifacts"]:
+        if artifact["format"] not in ("tflite", "onnx"):
+            continue
+        if artifact["status"] == metadata_lib.NOT_SUPPORTED:
+            rows.append((artifact["file"], artifact["runtime"], None, None, "not supported"))
+            continue
+        t = Translator(os.path.join(export_dir, artifact["file"]), threads=FLAGS.threads)
+        feeds = {t.input_names[0]: x}
+        ms = median_ms(lambda t=t, feeds=feeds: t.run(feeds))
+        p = artifact.get("parity", {}).get("random", {})
+        note = f"PSNR {p['psnr']:.1f} dB, max|err| {p['max_abs']:.1e}" if p else ""
+        rows.append((artifact["file"], artifact["runtime"], artifact["size_bytes"], ms, note))
+
+    header = (
+        "artifact",
+        "runtime",
+        "size MB",
+        "median ms",
+        "vs eager",
+        "vs tf.fn",
+        "parity (random)",
+    )
+    table = [header]
+    for file, runtime, nbytes, ms, note in rows:
+        table.append(
+            (
+                file,
+                runtime,
+                "-" if nbytes is None else f"{nbytes / 2**20:.2f}",
+                "-" if ms is None else f"{ms:.1f}",
+                "-" if ms is None else f"{ms / eager:.2f}x",
+                "-" if ms is None else f"{ms / graph:.2f}x",
+                note,
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    print(f"== {label}: 1 image, median of {FLAGS.runs}, {FLAGS.threads} threads (exported)")
+    for i, r in enumerate(table):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    sys.stdout.flush()
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    print(f"Export latency on {device} ({os.cpu_count()} CPUs), TF {tf.__version__}")
+    for label, name, model, run in models():
+        if FLAGS.export_dir:
+            export_dir = os.path.join(FLAGS.export_dir, f"{name}_{model.inputs[0].shape[1]}")
+            bench(label, name, model, run, export_dir)
+        else:
+            with tempfile.TemporaryDirectory(prefix="export-bench-") as export_dir:
+                bench(label, name, model, run, export_dir)
+
+
+if __name__ == "__main__":
+    app.run(main)
