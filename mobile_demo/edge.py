@@ -149,6 +149,7 @@ def run(
             return translator.generate(num, seed=seed, target_domain=target_domain)
 
         report["written"] += _save(call(), output, "sample")
+        what = f"{num} sample(s)"
     else:
         if not input:
             raise ValueError("--input is required: an image or a folder of images.")
@@ -164,6 +165,8 @@ def run(
         def call():
             return translator.translate(first, target_domain=target_domain, seed=seed)
 
+        what = "1 image"
+
     log(f"wrote {len(report['written'])} image(s) to {output}")
     if do_benchmark:
         timing = benchmark(call, runs=runs)
@@ -171,7 +174,7 @@ def run(
         report["peak_memory_mb"] = peak_memory_mb()
         log(
             f"benchmark: median {timing['median_ms']:.2f} ms, p90 {timing['p90_ms']:.2f} ms "
-            f"over {runs} runs (1 image, pre/post-processing included); "
+            f"over {runs} runs ({what}, pre/post-processing included); "
             f"peak memory {report['peak_memory_mb']:.1f} MB; "
             f"model size {report['model_size_mb']:.3f} MB"
         )

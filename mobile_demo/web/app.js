@@ -42,8 +42,9 @@ function setStatus(text, isError = false) {
 // describes its inputs by kind: "image" (NHWC in value_range), "onehot" (labels name the
 // entries, e.g. the target domains), "noise" (standard normal).
 function onnxArtifacts(meta) {
+  const takesImage = (a) => !a.inputs || a.inputs.some((s) => s.kind === "image");
   return (meta.artifacts || []).filter(
-    (a) => a.format === "onnx" && a.status !== "not supported" && a.file,
+    (a) => a.format === "onnx" && a.status !== "not supported" && a.file && takesImage(a),
   );
 }
 

@@ -2,8 +2,8 @@
 
 Builds, once per test session and with the export stage itself, an export directory: an
 unconditional path ``a2b`` (input ``image``) and a conditional path ``g`` (inputs ``image`` and
-``target_domain`` one-hot, StarGAN-style), each as ``.onnx`` and every TFLite variant, plus
-``metadata.json``.
+``target_domain`` one-hot, StarGAN-style) and a noise path ``z`` with two image outputs
+(CoGAN-style), each as ``.onnx`` and every TFLite variant, plus ``metadata.json``.
 """
 
 import os
@@ -34,6 +34,16 @@ def _conditional(keras, size, num_domains):
     return keras.Model([image, domain], out, name="g")
 
 
+def _noise(keras, size, dim=8):
+    """A CoGAN-like path: noise z in, two images out."""
+    z = keras.Input((dim,), name="z")
+    heads = []
+    for name in ("x_a", "x_b"):
+        h = keras.layers.Dense(size * size * 3, activation="tanh")(z)
+        heads.append(keras.layers.Reshape((size, size, 3), name=name)(h))
+    return keras.Model(z, heads, name="z")
+
+
 def build_export_dir(root, size=IMAGE_SIZE, domains=DOMAINS):
     """Exports the tiny paths with the real export stage (``export.api.export_paths``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -43,10 +53,15 @@ def build_export_dir(root, size=IMAGE_SIZE, domains=DOMAINS):
     from export import metadata as md
 
     keras.utils.set_random_seed(0)
-    models = {"a2b": _unconditional(keras, size), "g": _conditional(keras, size, len(domains))}
+    models = {
+        "a2b": _unconditional(keras, size),
+        "g": _conditional(keras, size, len(domains)),
+        "z": _noise(keras, size),
+    }
     infos = {
         "a2b": {"source_domain": domains[0], "target_domain": domains[1], "description": "a2b"},
         "g": {"source_domain": None, "target_domain": None, "description": "any domain"},
+        "z": {"description": "noise to a pair of images"},
     }
     api.export_paths(
         models,

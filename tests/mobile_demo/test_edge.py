@@ -61,6 +61,11 @@ def test_all_variants_without_tensorflow(export_dir, image_folder, tmp_path):
                     {export_dir!r} + "/" + name + ".tflite", {str(image_folder)!r},
                     {str(out_root)!r} + "/" + name, threads=2, target_domain=domain,
                     log=lambda *a: None)
+        for variant in {VARIANTS!r}:
+            name = "z" + variant
+            reports[name] = edge.run(
+                {export_dir!r} + "/" + name + ".tflite", None, {str(out_root)!r} + "/" + name,
+                num=2, log=lambda *a: None)
         heavy = [m for m in ("tensorflow", "keras", "onnxruntime") if m in sys.modules]
         print(json.dumps({{"heavy": heavy, "reports": reports}}))
         """
@@ -85,6 +90,17 @@ def test_all_variants_without_tensorflow(export_dir, image_folder, tmp_path):
                 assert got.shape == want.shape == (16, 16, 3)
                 err = np.max(np.abs(got.astype(int) - want.astype(int)))
                 assert err <= BOUNDS[variant], f"{name}/{fname}: {err}"
+
+    # The noise path: same seed, same z, so every variant samples what ONNX Runtime samples.
+    want = Translator(os.path.join(export_dir, "z.onnx")).generate(2, seed=0)
+    for variant in VARIANTS:
+        name = "z" + variant
+        assert len(result["reports"][name]["written"]) == 4
+        for output in ("x_a", "x_b"):
+            for i in range(2):
+                got = np.asarray(Image.open(out_root / name / f"sample_{output}_{i}.png"))
+                err = np.max(np.abs(got.astype(int) - want[output][i].astype(int)))
+                assert err <= BOUNDS[variant], f"{name} {output}[{i}]: {err}"
 
 
 def test_cli_benchmark(export_dir, image_folder, tmp_path):
@@ -143,6 +159,7 @@ def test_target_domain_by_index_matches_name(export_dir, image_folder, tmp_path)
         ("g.tflite", {"target_domain": "svhn"}, "Unknown target_domain"),
         ("a2b.tflite", {"target_domain": "digits"}, "no target-domain input"),
         ("missing.tflite", {}, "does not exist"),
+        ("z.tflite", {}, "takes no image"),
     ],
 )
 def test_errors_name_the_fix(export_dir, image_folder, tmp_path, model, kwargs, message):

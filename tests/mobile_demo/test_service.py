@@ -244,6 +244,11 @@ def test_cli_error_for_missing_model(tmp_path):
     assert service.main([f"--model={tmp_path / 'none.onnx'}"]) == 2
 
 
+def test_noise_path_is_refused(export_dir):
+    with pytest.raises(ValueError, match="does not translate images"):
+        service.create_app(os.path.join(export_dir, "z.onnx"))
+
+
 @pytest.mark.slow
 def test_load_8_clients_no_failures(export_dir):
     """bench/service_load.py against the real CLI service: 8 clients, zero failed requests."""

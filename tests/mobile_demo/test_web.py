@@ -168,6 +168,9 @@ def test_page_translates_bundled_sample(browser, server):
     page = browser.new_page()
     page.goto(server)
     page.wait_for_function("window.demo && window.demo.state === 'ready'")
+    # Only paths that take an image are offered (the noise path z is not).
+    options = page.eval_on_selector_all("#model option", "els => els.map(e => e.value)")
+    assert options == ["a2b.onnx", "g.onnx"]
     page.select_option("#sample", "digit_3.png")
     page.wait_for_function("!document.getElementById('translate').disabled")
     page.click("#translate")
