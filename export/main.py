@@ -17,6 +17,7 @@ from export import api  # noqa: E402
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("model_dir", None, "A directory written by `python -m trainer.main`.")
+flags.DEFINE_alias("checkpoint_dir", "model_dir")
 flags.DEFINE_list(
     "formats",
     list(api.FORMATS),

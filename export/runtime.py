@@ -122,13 +122,15 @@ class _LiteRTBackend:
         return {k: np.concatenate([p[k] for p in parts]) for k in self.output_names}
 
 
-def _load_image_file(path):
+def _load_image_file(path, channels=3):
     from PIL import Image
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"Image file {path} does not exist.")
     try:
         with Image.open(path) as im:
+            if channels == 1:
+                return np.asarray(im.convert("L"))[..., None]
             return np.asarray(im.convert("RGB"))
     except OSError as e:
         raise ValueError(f"{path} is not an image PIL can read ({e}).") from e
@@ -244,15 +246,17 @@ class Translator:
         channels = spec["shape"][-1] or 3
         single = False
         if isinstance(images, (str, os.PathLike)):
-            images, single = _load_image_file(os.fspath(images)), True
+            images, single = _load_image_file(os.fspath(images), channels), True
         elif isinstance(images, (list, tuple)):
             loaded = [
-                _load_image_file(os.fspath(i)) if isinstance(i, (str, os.PathLike)) else i
+                _load_image_file(os.fspath(i), channels) if isinstance(i, (str, os.PathLike)) else i
                 for i in images
             ]
             images = [np.asarray(i) for i in loaded]
         elif hasattr(images, "convert") and hasattr(images, "size"):  # a PIL image
-            images, single = np.asarray(images.convert("RGB")), True
+            gray = channels == 1
+            image = np.asarray(images.convert("L" if gray else "RGB"))
+            images, single = (image[..., None] if gray else image), True
         if isinstance(images, np.ndarray):
             if images.ndim == 3:
                 images, single = images[None], True
