@@ -1,0 +1,189 @@
+"""CoGAN: coupled generators/discriminators share layers, the step, paths, inversion, UDA."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import losses
+from trainer.methods import build
+from trainer.methods.base import unique_variables
+from trainer.methods.cogan import CoGAN, invert_generator
+from trainer.networks import coupled_discriminators, coupled_generators
+
+TINY = dict(filters=4, latent_dim=8, disc_layers=2, invert_steps=30)
+
+
+def make_config(image_size=16, batch_size=2, **hparams):
+    from trainer.config import Config, DataConfig, EvalConfig, HParams, TrainConfig
+
+    values = {k: s.default for k, s in CoGAN.hparam_specs().items()}
+    values.update(TINY)
+    values.update(hparams)
+    return Config(
+        method="cogan",
+        data=DataConfig(image_size=image_size, batch_size=batch_size),
+        train=TrainConfig(train_steps=100),
+        eval=EvalConfig(),
+        hparams=HParams(values),
+    )
+
+
+def random_batch(n=2, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "x_a": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
+        "x_b": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
+        "y_a": tf.constant(rng.integers(0, 10, n), tf.int64),
+        "y_b": tf.fill([n], tf.constant(-1, tf.int64)),
+    }
+
+
+def test_generators_share_their_first_layers_only():
+    gen_a, gen_b, shared = coupled_generators(32, latent_dim=8, filters=4, specific_layers=1)
+    assert gen_a.get_layer("shared_gen") is shared is gen_b.get_layer("shared_gen")
+    assert gen_a.get_layer("head_conv") is not gen_b.get_layer("head_conv")
+    ids_a = {id(v) for v in gen_a.trainable_variables}
+    ids_b = {id(v) for v in gen_b.trainable_variables}
+    assert ids_a & ids_b == {id(v) for v in shared.trainable_variables} != set()
+    assert gen_a.output_shape == (None, 32, 32, 3)
+
+
+def test_discriminators_share_their_last_layers_and_heads():
+    d_a, d_b = coupled_discriminators(
+        16, filters=4, n_layers=3, shared_layers=2, num_classes=5, patch=False
+    )
+    assert d_a.get_layer("conv0") is not d_b.get_layer("conv0")
+    for name in ("conv1", "conv2", "logits_dense", "class_dense"):
+        assert d_a.get_layer(name) is d_b.get_layer(name)
+    out = d_a(random_batch()["x_a"])
+    assert out["logits"].shape == (2, 1) and out["class_logits"].shape == (2, 5)
+
+
+@pytest.mark.parametrize("size", [12, 24, 4])
+def test_generator_sizes_must_be_4_times_a_power_of_two(size):
+    with pytest.raises(ValueError, match="image_size"):
+        coupled_generators(size, latent_dim=8, filters=4)
+
+
+def test_a_step_through_g1_changes_what_g2_draws():
+    model = build(make_config())
+    z = tf.random.uniform((2, 8), -1, 1, seed=1)
+    b_before = np.asarray(model.gen_b(z, training=False))
+    head_b = model.gen_b.get_layer("head_conv").kernel.numpy().copy()
+    variables = model.gen_a.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model.gen_a(z, training=False) - 1.0))
+    keras.optimizers.SGD(1.0).apply_gradients(zip(tape.gradient(loss, variables), variables))
+    np.testing.assert_array_equal(model.gen_b.get_layer("head_conv").kernel.numpy(), head_b)
+    assert not np.allclose(np.asarray(model.gen_b(z, training=False)), b_before)
+
+
+def test_train_step_updates_both_players_and_optimizers_see_shared_weights_once():
+    tf.random.set_seed(0)
+    model = build(make_config())
+    opts = model.make_optimizers(total_steps=10)
+    gen = model.players()["gen"]
+    assert len(unique_variables(gen)) < sum(len(g.trainable_variables) for g in gen)
+    momenta = [v for v in opts["gen"].variables if "momentum" in v.name]
+    assert len(momenta) == len(unique_variables(gen))
+    before_g = model.shared_gen.get_weights()[0].copy()
+    before_d = model.disc_b.get_layer("conv1").get_weights()[0].copy()
+    out = model.train_step(random_batch())
+    assert all(np.isfinite(float(v)) for v in out.values())
+    np.testing.assert_allclose(
+        float(out["gen_loss"]), float(out["adv_a"] + out["adv_b"]), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        float(out["disc_loss"]), float(out["disc_a"] + out["disc_b"]), rtol=1e-5
+    )
+    assert not np.allclose(model.shared_gen.get_weights()[0], before_g)
+    assert not np.allclose(model.disc_b.get_layer("conv1").get_weights()[0], before_d)
+
+
+def test_lbfgs_inversion_recovers_a_known_code():
+    keras.utils.set_random_seed(0)
+    gen, _, _ = coupled_generators(16, latent_dim=8, filters=8)
+    z_true = np.random.default_rng(1).uniform(-0.8, 0.8, (4, 8)).astype("float32")
+    x = gen(z_true, training=False)
+    z, loss = invert_generator(gen, x, 8, max_iter=100, restarts=2, seed=0)
+    assert z.shape == (4, 8) and loss.shape == (4,)
+    assert loss.max() < 1e-6, loss
+    np.testing.assert_allclose(z, z_true, atol=1e-2)
+
+
+def test_inversion_respects_the_prior_box_and_more_restarts_never_fit_worse():
+    keras.utils.set_random_seed(0)
+    gen, _, _ = coupled_generators(16, latent_dim=8, filters=8)
+    x = random_batch(n=3)["x_a"]  # not in g's range: the fit is imperfect
+    z1, loss1 = invert_generator(gen, x, 8, max_iter=10, restarts=1, seed=0)
+    z3, loss3 = invert_generator(gen, x, 8, max_iter=10, restarts=3, seed=0)
+    assert np.abs(z1).max() <= 1.0 and np.abs(z3).max() <= 1.0
+    # Restart 0 of the 3 is the single run (same seed stream start): the best of 3 is no worse.
+    assert (loss3 <= loss1 + 1e-6).all()
+    with pytest.raises(ValueError, match="invert_loss"):
+        invert_generator(gen, x, 8, loss="huber")
+
+
+def test_translate_inverts_g1_then_decodes_with_g2():
+    model = build(make_config())
+    x = model.gen_a(tf.random.uniform((2, 8), -0.5, 0.5, seed=3), training=False)
+    y = np.asarray(model.translate(x, "a2b"))
+    z = model.invert(x, "a")
+    np.testing.assert_allclose(y, np.asarray(model.gen_b(z, training=False)), atol=1e-5)
+    assert y.shape == (2, 16, 16, 3) and np.abs(y).max() <= 1.0
+    assert np.asarray(model.translate(x, "b2a")).shape == (2, 16, 16, 3)
+    with pytest.raises(ValueError, match="a2b"):
+        model.translate(x, "sideways")
+
+
+def test_paths_sample_pairs_from_one_code():
+    model = build(make_config())
+    paths = model.translation_paths()
+    assert set(paths) == {"sample", "z2a", "z2b"} == set(model.path_info())
+    z = tf.random.uniform((3, 8), -1, 1, seed=4)
+    sample = paths["sample"]
+    assert [t.name for t in sample.inputs] == ["z"] and len(sample.outputs) == 2
+    x_a, x_b = sample(z)
+    np.testing.assert_allclose(np.asarray(x_a), np.asarray(model.gen_a(z)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(x_b), np.asarray(paths["z2b"](z)), atol=1e-6)
+    assert x_b.dtype == tf.float32 and np.abs(np.asarray(x_b)).max() <= 1.0
+    assert [t.name for t in paths["z2b"].inputs] == ["z"]
+
+
+def test_uda_head_learns_source_labels_above_chance():
+    """A tiny run on a fixed labelled batch: the head on the shared D layers learns labels."""
+    tf.random.set_seed(0)
+    rng = np.random.default_rng(0)
+    n, size = 16, 16
+    labels = np.arange(n) % 4
+    x = np.full((n, size, size, 3), -1.0, "float32")
+    for i, c in enumerate(labels):
+        r, col = divmod(int(c), 2)
+        x[i, r * 8 : r * 8 + 8, col * 8 : col * 8 + 8] = 1.0
+    x += rng.normal(0, 0.1, x.shape).astype("float32")
+    model = build(make_config(batch_size=n, uda=True, num_classes=4, lr=2e-3))
+    model.make_optimizers(total_steps=1000)
+    batch = {
+        "x_a": tf.constant(x),
+        "x_b": tf.constant(x[::-1].copy()),
+        "y_a": tf.constant(labels, tf.int64),
+        "y_b": tf.fill([n], tf.constant(-1, tf.int64)),
+    }
+    step = tf.function(model.train_step)
+    out = step(batch)
+    assert {"cls_a", "acc_a"} <= set(out)
+    for _ in range(40):
+        step(batch)
+    accuracy = float(losses.masked_accuracy(labels, model.classify(x, domain="a")))
+    assert accuracy >= 0.75, accuracy  # chance is 0.25
+    assert model.classify(x, domain="b").shape == (n, 4)
+
+
+def test_classify_needs_uda_and_bad_settings_are_named():
+    with pytest.raises(ValueError, match="--uda"):
+        build(make_config()).classify(random_batch()["x_b"])
+    with pytest.raises(ValueError, match="gan_loss"):
+        CoGAN.validate_config(make_config(gan_loss="wgan"))
+    with pytest.raises(ValueError, match="invert_loss"):
+        CoGAN.validate_config(make_config(invert_loss="huber"))

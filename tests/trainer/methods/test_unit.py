@@ -1,0 +1,221 @@
+"""UNIT: shared layers are shared, the step is wired as the objective says, paths, UDA head."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import losses
+from trainer.methods import build
+from trainer.methods.base import unique_variables
+from trainer.methods.unit import UNIT
+from trainer.networks import latent_shape, unit_decoders, unit_encoders
+
+TINY = dict(filters=4, enc_blocks=1, dec_blocks=1, shared_blocks=1, disc_layers=2)
+
+
+def make_config(image_size=16, batch_size=2, **hparams):
+    from trainer.config import Config, DataConfig, EvalConfig, HParams, TrainConfig
+
+    values = {k: s.default for k, s in UNIT.hparam_specs().items()}
+    values.update(TINY)
+    values.update(hparams)
+    return Config(
+        method="unit",
+        data=DataConfig(image_size=image_size, batch_size=batch_size),
+        train=TrainConfig(train_steps=100),
+        eval=EvalConfig(),
+        hparams=HParams(values),
+    )
+
+
+def random_batch(n=2, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "x_a": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
+        "x_b": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
+        "y_a": tf.constant(rng.integers(0, 10, n), tf.int64),
+        "y_b": tf.fill([n], tf.constant(-1, tf.int64)),
+    }
+
+
+def test_paper_weights_and_optimizer_are_the_defaults():
+    hp = UNIT.hparam_specs()
+    assert [hp[k].default for k in ("lambda_gan", "lambda_kl", "lambda_recon")] == [10, 0.1, 100]
+    assert [hp[k].default for k in ("lambda_cycle_kl", "lambda_cycle")] == [0.1, 100]
+    assert (hp["lr"].default, hp["beta_1"].default, hp["beta_2"].default) == (1e-4, 0.5, 0.999)
+    assert hp["weight_decay"].default == 1e-4
+
+
+def test_encoders_and_decoders_share_one_sub_model():
+    enc_a, enc_b, shared_enc = unit_encoders(16, filters=4, n_down=2, enc_blocks=1)
+    dec_a, dec_b, shared_dec = unit_decoders(16, filters=4, n_down=2, dec_blocks=1)
+    assert enc_a.get_layer("shared_enc") is shared_enc is enc_b.get_layer("shared_enc")
+    assert dec_a.get_layer("shared_dec") is shared_dec is dec_b.get_layer("shared_dec")
+    ids_a = {id(v) for v in enc_a.trainable_variables}
+    ids_b = {id(v) for v in enc_b.trainable_variables}
+    shared = {id(v) for v in shared_enc.trainable_variables}
+    assert shared and shared <= ids_a & ids_b
+    # Everything else is domain-specific.
+    assert ids_a & ids_b == shared
+    assert enc_a.output_shape == (None, *latent_shape(16, 4, 2)) == dec_a.input_shape
+
+
+def test_a_step_through_domain_a_moves_the_weights_domain_b_uses():
+    model = build(make_config())
+    x_a, x_b = random_batch()["x_a"], random_batch()["x_b"]
+    b_before = np.asarray(model.dec_b(model.enc_b(x_b)))
+    stem_b = model.enc_b.get_layer("stem_conv").kernel.numpy().copy()
+    head_b = model.dec_b.get_layer("head_conv").kernel.numpy().copy()
+    variables = unique_variables([model.enc_a, model.dec_a])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(losses.l1(model.dec_a(model.enc_a(x_a)), x_a))
+    keras.optimizers.SGD(1.0).apply_gradients(zip(tape.gradient(loss, variables), variables))
+    # B's own layers are untouched, yet B's output moved: through the shared blocks.
+    np.testing.assert_array_equal(model.enc_b.get_layer("stem_conv").kernel.numpy(), stem_b)
+    np.testing.assert_array_equal(model.dec_b.get_layer("head_conv").kernel.numpy(), head_b)
+    assert not np.allclose(np.asarray(model.dec_b(model.enc_b(x_b))), b_before)
+
+
+def test_checkpoint_holds_shared_layers_once(tmp_path):
+    model = build(make_config())
+    model.make_optimizers(total_steps=10)
+    nets = [model.enc_a, model.enc_b, model.dec_a, model.dec_b, model.disc_a, model.disc_b]
+    naive = sum(len(n.trainable_variables) for n in nets)
+    unique = unique_variables(nets)
+    assert len(unique) < naive
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    stored = [
+        name
+        for name, _ in tf.train.list_variables(path)
+        if name.endswith("VARIABLE_VALUE") and "save_counter" not in name
+    ]
+    assert len(stored) == len({id(v) for v in model.variables}) == len(unique)
+    # The optimizer's slots, like the weights, exist once per shared variable.
+    gen = unique_variables(model.players()["gen"])
+    momenta = [v for v in model.optimizers["gen"].variables if "momentum" in v.name]
+    assert len(momenta) == len(gen)
+
+
+def test_train_step_combines_the_losses_with_their_weights_and_updates_both_players():
+    tf.random.set_seed(0)
+    model = build(make_config())
+    model.make_optimizers(total_steps=10)
+    before_g = model.shared_dec.get_weights()[0].copy()
+    before_d = model.disc_b.get_weights()[0].copy()
+    out = model.train_step(random_batch())
+    assert all(np.isfinite(float(v)) for v in out.values())
+    expected = 10 * out["adv"] + out["vae"] + out["cycle"]
+    np.testing.assert_allclose(float(out["gen_loss"]), float(expected), rtol=1e-5)
+    # VAE terms: 100 * L1 recon + 0.1 * KL per domain, so the A half alone is at most vae.
+    assert float(out["vae"]) >= 100 * float(out["recon_a"]) + 0.1 * float(out["kl_a"]) - 1e-3
+    assert not np.allclose(model.shared_dec.get_weights()[0], before_g)
+    assert not np.allclose(model.disc_b.get_weights()[0], before_d)
+
+
+def test_paths_run_the_latent_mean_and_name_their_tensors():
+    model = build(make_config())
+    paths = model.translation_paths()
+    assert set(paths) == {"a2b", "b2a"} == set(model.path_info())
+    x = random_batch()["x_a"]
+    for name, (enc, dec) in {
+        "a2b": (model.enc_a, model.dec_b),
+        "b2a": (model.enc_b, model.dec_a),
+    }.items():
+        path = paths[name]
+        assert [t.name for t in path.inputs] == ["image"]
+        y = np.asarray(path(x))
+        # No sampling at inference: deterministic and equal to G(E(x)) on the mean.
+        np.testing.assert_allclose(y, np.asarray(path(x)))
+        np.testing.assert_allclose(y, np.asarray(dec(enc(x))), atol=1e-6)
+        assert np.abs(y).max() <= 1.0 and y.dtype == np.float32
+        assert {id(v) for v in path.trainable_variables} == {
+            id(v) for v in unique_variables([enc, dec])
+        }
+    np.testing.assert_allclose(
+        np.asarray(model.translate(x, "a2b")), np.asarray(paths["a2b"](x)), atol=1e-6
+    )
+    assert model.path_info()["a2b"]["source_domain"] == model.config.data.domain_a
+
+
+def test_path_survives_a_keras_save_load_round_trip(tmp_path):
+    model = build(make_config())
+    path = model.translation_paths()["a2b"]
+    x = random_batch()["x_a"]
+    path.save(tmp_path / "a2b.keras")
+    again = keras.models.load_model(tmp_path / "a2b.keras")
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(path(x)), atol=1e-6)
+
+
+def test_uda_discriminators_share_all_but_the_first_layer_and_a_head():
+    model = build(make_config(uda=True, disc_layers=3))
+    a, b = model.disc_a, model.disc_b
+    assert a.get_layer("conv0") is not b.get_layer("conv0")
+    for name in ("conv1", "conv2", "logits_conv", "class_dense"):
+        assert a.get_layer(name) is b.get_layer(name)
+    assert model.classify(random_batch()["x_b"]).shape == (2, 10)
+    plain = build(make_config())
+    assert plain.disc_a.get_layer("conv1") is not plain.disc_b.get_layer("conv1")
+    with pytest.raises(ValueError, match="--uda"):
+        plain.classify(random_batch()["x_b"])
+
+
+@pytest.mark.slow
+def test_uda_head_learns_source_labels_above_chance():
+    """A tiny run on a fixed labelled batch: the head on the shared layers learns the labels,
+    and the VAE reconstruction falls (the step's losses and gradients are wired)."""
+    tf.random.set_seed(0)
+    rng = np.random.default_rng(0)
+    # Four classes, each a different bright quadrant: learnable by a 2-layer conv head.
+    n, size = 16, 16
+    labels = np.arange(n) % 4
+    x = np.full((n, size, size, 3), -1.0, "float32")
+    for i, c in enumerate(labels):
+        r, col = divmod(int(c), 2)
+        x[i, r * 8 : r * 8 + 8, col * 8 : col * 8 + 8] = 1.0
+    x += rng.normal(0, 0.1, x.shape).astype("float32")
+    model = build(make_config(batch_size=n, uda=True, num_classes=4, lr=2e-3, weight_decay=0.0))
+    model.make_optimizers(total_steps=1000)
+    batch = {
+        "x_a": tf.constant(x),
+        "x_b": tf.constant(x[::-1].copy()),
+        "y_a": tf.constant(labels, tf.int64),
+        "y_b": tf.fill([n], tf.constant(-1, tf.int64)),
+    }
+    step = tf.function(model.train_step)
+    out = step(batch)
+    assert {"cls_a", "cls_ab", "acc_a", "feat"} <= set(out)
+    assert float(out["feat"]) > 0 and float(out["cls_a"]) > 0
+    expected = 10 * out["adv"] + out["vae"] + out["cycle"] + out["feat"]
+    np.testing.assert_allclose(float(out["gen_loss"]), float(expected), rtol=1e-5)
+    first = float(out["recon_a"])
+    for _ in range(30):
+        last = float(step(batch)["recon_a"])
+    assert last < 0.8 * first, (first, last)
+    accuracy = float(losses.masked_accuracy(labels, model.classify(x, domain="a")))
+    assert accuracy >= 0.75, accuracy  # chance is 0.25
+
+
+def test_only_lsgan_and_vanilla_are_accepted():
+    with pytest.raises(ValueError, match="lsgan or vanilla"):
+        UNIT.validate_config(make_config(gan_loss="wgan"))
+    UNIT.validate_config(make_config(gan_loss="vanilla"))
+
+
+def test_shared_blocks_must_be_positive():
+    with pytest.raises(ValueError, match="shared_blocks"):
+        build(make_config(shared_blocks=0))
+
+
+def test_config_with_mixed_precision_keeps_float32_paths():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        config = make_config()
+        config = config.replace(train=dataclasses.replace(config.train, mixed_precision=True))
+        model = build(config)
+        y = model.translation_paths()["a2b"](random_batch()["x_a"])
+        assert y.dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
