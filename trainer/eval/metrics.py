@@ -13,6 +13,8 @@ standard deviation over the subsets says how much the figure can be trusted. Unl
 unbiased, so small sets (a few hundred images) compare fairly.
 """
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -48,10 +50,15 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
             f"covariances {sigma1.shape} vs {sigma2.shape}."
         )
     diff = mu1 - mu2
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    with warnings.catch_warnings():
+        # Singular products (fewer samples than dimensions) are handled below.
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
-        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     covmean = np.real(covmean)
     value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean)
     # Rounding can push the distance of (near) identical sets a hair below zero.

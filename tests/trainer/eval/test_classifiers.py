@@ -1,0 +1,118 @@
+"""Domain classifiers: caching keyed by dataset version, save/load, features, accuracy."""
+
+import os
+
+import numpy as np
+import pytest
+
+from trainer.eval import classifiers
+
+TINY = {"epochs": 1, "train_limit": 128}
+
+
+@pytest.fixture
+def counted_training(monkeypatch):
+    calls = []
+    real = classifiers.train_classifier
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("name"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifiers, "train_classifier", counting)
+    return calls
+
+
+def test_classifier_is_cached_and_not_retrained(digits_data_dir, tmp_path, counted_training):
+    first = classifiers.class_classifier(
+        "digits", "digits", data_dir=digits_data_dir, cache_root=str(tmp_path), **TINY
+    )
+    assert counted_training == ["digits"]
+    assert first.path == os.path.join(str(tmp_path), "digits-1.0.0", "digits.keras")
+    assert os.path.exists(first.path)
+    assert 0.0 <= first.test_accuracy <= 1.0 and first.info["test_examples"] == 360
+    mtime = os.stat(first.path).st_mtime_ns
+
+    second = classifiers.class_classifier(
+        "digits", "digits", data_dir=digits_data_dir, cache_root=str(tmp_path), **TINY
+    )
+    assert counted_training == ["digits"], "the second load retrained"
+    assert os.stat(second.path).st_mtime_ns == mtime
+    assert second.info == first.info
+    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(second.logits(images), first.logits(images), atol=1e-5)
+    feats = second.features(images)
+    assert feats.shape == (5, 128) and np.all(feats >= 0)  # ReLU features
+    assert not [n for n in os.listdir(os.path.dirname(first.path)) if n.startswith(".tmp")]
+
+
+def test_new_dataset_version_trains_a_new_classifier(
+    digits_data_dir, tmp_path, counted_training, monkeypatch
+):
+    kwargs = dict(data_dir=digits_data_dir, cache_root=str(tmp_path), **TINY)
+    old = classifiers.class_classifier("digits", "digits", **kwargs)
+    monkeypatch.setattr(classifiers, "dataset_version", lambda *a, **k: "9.9.9")
+    new = classifiers.class_classifier("digits", "digits", **kwargs)
+    assert len(counted_training) == 2
+    assert os.path.dirname(new.path).endswith("digits-9.9.9") and old.path != new.path
+
+
+def test_classifier_takes_other_image_sizes():
+    model = classifiers.build_classifier(10)
+    for size in (16, 32, 64):
+        x = np.zeros((2, size, size, 3), np.float32)
+        assert classifiers.predict_logits(model, x).shape == (2, 10)
+
+
+def test_domain_classifier_separates_mnist_from_mnist_m(digits_data_dir, tmp_path):
+    judge = classifiers.domain_classifier(
+        "digits",
+        "mnist",
+        "mnist_m",
+        data_dir=digits_data_dir,
+        cache_root=str(tmp_path),
+        epochs=1,
+        train_limit=256,
+    )
+    assert judge.path.endswith(os.path.join("digits-1.0.0", "mnist_vs_mnist_m.keras"))
+    # Grey digits on black vs photo-textured digits: easy even after one short epoch.
+    assert judge.test_accuracy > 0.9
+
+
+def test_unlabelled_domain_has_no_class_classifier(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        folder = tmp_path / f"{split}A"
+        folder.mkdir()
+        for i in range(3):
+            Image.new("RGB", (20, 20), (i * 80, 0, 0)).save(folder / f"{i}.png")
+    with pytest.raises(ValueError, match="no class labels"):
+        classifiers.class_classifier("folder", "A", data_dir=str(tmp_path))
+
+
+def test_inception_weights_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        classifiers.InceptionFeatures(str(tmp_path / "missing.h5"))
+
+
+@pytest.mark.slow
+def test_inception_features_from_a_local_weights_file(tmp_path):
+    import keras
+
+    path = str(tmp_path / "inception_notop.weights.h5")
+    keras.applications.InceptionV3(
+        include_top=False, weights=None, input_shape=(299, 299, 3), pooling="avg"
+    ).save_weights(path)
+    extractor = classifiers.InceptionFeatures(path)
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    feats = extractor(images)
+    assert feats.shape == (3, 2048) and np.isfinite(feats).all()
+
+
+@pytest.mark.slow
+def test_full_mnist_classifier_is_good_enough_to_judge(digits_data_dir, tmp_path):
+    judge = classifiers.class_classifier(
+        "digits", "mnist", data_dir=digits_data_dir, cache_root=str(tmp_path)
+    )
+    assert judge.test_accuracy >= 0.97, judge.info

@@ -1,0 +1,194 @@
+"""evaluate(): transfer accuracy against its baselines, metrics.json schema, reports, no labels."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from trainer import config as config_lib
+from trainer.eval import classifiers
+from trainer.eval import evaluate as evaluate_lib
+
+
+class IdentityModel:
+    """A "translation" that returns its input: every figure must equal the identity baseline."""
+
+    def __init__(self, config):
+        self.config = config
+        self.calls = []
+
+    def path_info(self):
+        a, b = self.config.data.domain_a, self.config.data.domain_b
+        return {
+            "a2b": {"source_domain": a, "target_domain": b},
+            "b2a": {"source_domain": b, "target_domain": a},
+        }
+
+    def translate(self, x, direction):
+        self.calls.append((direction, len(x)))
+        return np.asarray(x)
+
+
+class UDAModel(IdentityModel):
+    """Classifies target images with the target domain's own classifier (the oracle)."""
+
+    def __init__(self, config, judge):
+        super().__init__(config)
+        self.judge = judge
+
+    def classify(self, x, domain="b"):
+        assert domain == "b"
+        return classifiers.predict_logits(self.judge.model, x)
+
+
+def make_config(model_dir, data_dir, *, dataset="digits", a="mnist", b="mnist_m", n=64, **hp):
+    return config_lib.Config(
+        method="identity",
+        data=config_lib.DataConfig(dataset=dataset, domain_a=a, domain_b=b, data_dir=data_dir),
+        train=config_lib.TrainConfig(model_dir=str(model_dir)),
+        eval=config_lib.EvalConfig(eval_examples=n),
+        hparams=config_lib.HParams(hp),
+    )
+
+
+@pytest.fixture
+def identity_result(digit_judges, digits_data_dir, tmp_path):
+    config = make_config(tmp_path / "run", digits_data_dir)
+    model = IdentityModel(config)
+    return evaluate_lib.evaluate(model, config, 7), model, config
+
+
+def test_identity_translation_scores_the_identity_baseline(identity_result):
+    result, model, _ = identity_result
+    assert set(result["directions"]) == {"a2b", "b2a"}
+    for role in ("a2b", "b2a"):
+        e, base = result["directions"][role], result["baselines"][role]
+        assert e["examples"] == 64
+        assert e["transfer_accuracy"] == base["identity_accuracy"]
+        assert e["domain_score"] == base["identity_domain_score"]
+        assert e["fid"] == pytest.approx(base["identity_fid"], rel=1e-6)
+        assert 0.0 <= e["transfer_accuracy"] <= 1.0 and e["fid"] > 0
+    # eval_examples caps the images per domain; grids translate back along the other path.
+    assert ("a2b", 64) in model.calls and ("b2a", 8) in model.calls
+
+
+def test_metrics_json_schema_and_markdown(identity_result):
+    result, _, config = identity_result
+    model_dir = config.train.model_dir
+    with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(result))
+    expected_keys = {
+        "schema_version", "step", "method", "dataset", "domains", "eval_examples", "has_labels",
+        "feature_space", "directions", "baselines", "uda", "classifiers", "notes", "headline",
+        "seconds", "files",
+    }  # fmt: skip
+    assert set(saved) == expected_keys
+    assert saved["schema_version"] == 1 and saved["step"] == 7 and saved["method"] == "identity"
+    assert saved["domains"] == {"a": "mnist", "b": "mnist_m"} and saved["has_labels"]
+    assert saved["feature_space"] == "digit" and saved["uda"] is None
+    direction_keys = {
+        "path", "source", "target", "examples", "label_offset", "transfer_accuracy",
+        "domain_score", "fid", "kid", "kid_std", "inception_fid", "inception_kid",
+        "inception_kid_std",
+    }  # fmt: skip
+    assert set(saved["directions"]["a2b"]) == direction_keys
+    baseline_keys = {
+        "identity_accuracy", "identity_domain_score", "identity_fid", "identity_kid",
+        "source_only_accuracy", "oracle_accuracy",
+    }  # fmt: skip
+    assert set(saved["baselines"]["b2a"]) == baseline_keys
+    assert set(saved["classifiers"]) == {"domain", "mnist", "mnist_m"}
+    assert all(0 <= c["test_accuracy"] <= 1 for c in saved["classifiers"].values())
+    assert saved["directions"]["a2b"]["source"] == "mnist"
+    assert saved["headline"][0].startswith("transfer a2b ")
+    assert any(line.startswith("digit FID a2b") for line in saved["headline"])
+
+    text = open(os.path.join(model_dir, "metrics.md"), encoding="utf-8").read()
+    assert "digit FID" in text and "| a2b (mnist → mnist_m) |" in text
+    assert "source-only accuracy" in text and "oracle accuracy" in text
+
+    from PIL import Image
+
+    grid = np.asarray(Image.open(saved["files"]["samples"]))
+    # Two directions x rows (x_a, x_ab, x_aba), 8 images of 32 px with 2 px gaps.
+    assert grid.shape == (6 * 34 + 2, 8 * 34 + 2, 3)
+
+
+def test_tensorboard_scalars(digit_judges, digits_data_dir, tmp_path):
+    import tensorflow as tf
+
+    config = make_config(tmp_path / "run", digits_data_dir, n=16)
+    writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
+    result = evaluate_lib.evaluate(IdentityModel(config), config, 3, writer=writer)
+    tags = {}
+    for name in os.listdir(tmp_path / "logs"):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):
+            for value in event.summary.value:
+                tags[value.tag] = (event.step, value)
+    assert tags["eval/a2b/transfer_accuracy"][0] == 3
+    value = float(tf.make_ndarray(tags["eval/b2a/domain_score"][1].tensor))
+    assert value == pytest.approx(result["directions"]["b2a"]["domain_score"])
+    assert {"eval/a2b/fid", "eval/a2b/kid", "eval/samples"} <= set(tags)
+
+
+def test_uda_accuracy_and_gap_closed(digit_judges, digits_data_dir, tmp_path):
+    config = make_config(tmp_path / "run", digits_data_dir, n=32, uda=True)
+    result = evaluate_lib.evaluate(UDAModel(config, digit_judges["mnist_m"]), config, 1)
+    uda = result["uda"]
+    assert uda["accuracy"] == uda["oracle_accuracy"]
+    assert uda["source_only_accuracy"] == result["baselines"]["a2b"]["source_only_accuracy"]
+    if uda["gap_closed"] is not None:
+        assert uda["gap_closed"] == pytest.approx(1.0)
+    assert any(line.startswith("UDA accuracy") for line in result["headline"])
+
+
+def test_uda_needs_a_uda_model(digit_judges, digits_data_dir, tmp_path):
+    config = make_config(tmp_path / "run", digits_data_dir, n=8)
+    with pytest.raises(ValueError, match="--uda"):
+        evaluate_lib.evaluate(IdentityModel(config), config, 1, metrics=["uda"])
+
+
+def test_label_offsets_of_the_class_split_pair():
+    assert evaluate_lib.label_offset("mnist_0_4", "mnist_5_9") == 5
+    assert evaluate_lib.label_offset("mnist_5_9", "mnist_0_4") == -5
+    assert evaluate_lib.label_offset("mnist", "mnist_m") == 0
+
+
+@pytest.fixture
+def folder_root(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "folders"
+    for split, n in (("train", 24), ("test", 10)):
+        for domain, base in (("A", 40), ("B", 200)):
+            folder = root / f"{split}{domain}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(base + rng.normal(0, 20, (24, 24, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return str(root)
+
+
+def test_dataset_without_labels_skips_label_metrics(folder_root, tmp_path):
+    config = make_config(tmp_path / "run", folder_root, dataset="folder", a="A", b="B", n=8)
+    result = evaluate_lib.evaluate(IdentityModel(config), config, 2)
+    assert not result["has_labels"] and result["feature_space"] == "domain-classifier"
+    assert any("no class labels" in note for note in result["notes"])
+    e = result["directions"]["a2b"]
+    assert e["transfer_accuracy"] is None and e["fid"] is not None and e["examples"] == 8
+    assert set(result["classifiers"]) == {"domain"}
+    assert result["headline"][0].startswith("domain a2b")
+    text = open(result["files"]["markdown"], encoding="utf-8").read()
+    assert "domain-classifier FID" in text and "no class labels" in text
+
+    with pytest.raises(ValueError, match="no class labels"):
+        evaluate_lib.evaluate(IdentityModel(config), config, 2, metrics=["transfer"])
+
+
+def test_unknown_metric_group_is_an_error(digits_data_dir, tmp_path):
+    config = make_config(tmp_path / "run", digits_data_dir)
+    with pytest.raises(ValueError, match="Unknown metrics"):
+        evaluate_lib.evaluate(IdentityModel(config), config, 1, metrics=["bleu"])
