@@ -129,7 +129,7 @@ def main(argv=None):
         server = make_server(args.export_dir, args.host, args.port, verbose=not args.quiet)
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     if not vendor_installed():
         print(f"warning: onnxruntime-web is not installed; {INSTALL_HINT}", file=sys.stderr)
     host, port = server.server_address[:2]
