@@ -217,6 +217,20 @@ class CoGAN(TranslationModel):
                 "target_domain": d.domain_b,
                 "description": "g2(z); decode a code inverted from an A image to translate a2b",
             },
+            # Directions served by translate() through L-BFGS inversion, not exported graphs:
+            # evaluation finds them here by their domains.
+            "a2b": {
+                "source_domain": d.domain_a,
+                "target_domain": d.domain_b,
+                "description": "g2(z*), z* = argmin_z L(g1(z), x_a) by L-BFGS-B (not exported)",
+                "exported": False,
+            },
+            "b2a": {
+                "source_domain": d.domain_b,
+                "target_domain": d.domain_a,
+                "description": "g1(z*), z* = argmin_z L(g2(z), x_b) by L-BFGS-B (not exported)",
+                "exported": False,
+            },
         }
 
     def invert(self, x, domain="a"):
