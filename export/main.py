@@ -4,6 +4,7 @@ python -m export.main --model_dir=runs/cyclegan [--formats=tflite,onnx] [--paths
     [--export_dir=runs/cyclegan/export] [--allow_parity_failure]
 """
 
+import logging as pylogging
 import os
 import sys
 
@@ -36,6 +37,7 @@ def main(argv):
     if not FLAGS.model_dir:
         raise ValueError("--model_dir is required: the directory of a trained model.")
     logging.set_verbosity(logging.WARNING)
+    pylogging.getLogger("tf2onnx").setLevel(pylogging.WARNING)
     try:
         result = api.export_model_dir(
             FLAGS.model_dir,

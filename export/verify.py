@@ -200,7 +200,8 @@ def table(artifacts):
                 _fmt_psnr(rand.get("psnr")),
                 bound_text,
                 a.get("status", "?")
-                + (f" ({a['reason']})" if a.get("status") == metadata_lib.NOT_SUPPORTED else ""),
+                + (f" ({a['reason']})" if a.get("status") == metadata_lib.NOT_SUPPORTED else "")
+                + (f" ({a['error']})" if a.get("error") else ""),
             )
         )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
