@@ -374,3 +374,17 @@ class InceptionFeatures:
             batch = tf.image.resize(x[i : i + batch_size], (INCEPTION_SIZE, INCEPTION_SIZE))
             out.append(keras.ops.convert_to_numpy(self.model(batch, training=False)))
         return np.concatenate(out)
+
+
+def prepare(dataset, domain_a, domain_b, *, data_dir=None, cache_root=None, **train_kwargs):
+    """Trains (or loads) every judge evaluation of the pair needs; {"a", "b", "domain"} -> Judge.
+
+    Test suites call this with a tiny budget (``epochs=1, train_limit=256``) right after
+    building their data_dir, so the evaluations inside smoke trainings load instead of train.
+    """
+    kw = dict(data_dir=data_dir, cache_root=cache_root, **train_kwargs)
+    return {
+        "a": class_classifier(dataset, domain_a, **kw),
+        "b": class_classifier(dataset, domain_b, **kw),
+        "domain": domain_classifier(dataset, domain_a, domain_b, **kw),
+    }

@@ -12,12 +12,5 @@ def digit_judges(digits_data_dir):
     data_dir (reused when an earlier test already trained them), so evaluation loads them."""
     from trainer.eval import classifiers
 
-    return {
-        "mnist": classifiers.class_classifier("digits", "mnist", data_dir=digits_data_dir, **TINY),
-        "mnist_m": classifiers.class_classifier(
-            "digits", "mnist_m", data_dir=digits_data_dir, **TINY
-        ),
-        "domain": classifiers.domain_classifier(
-            "digits", "mnist", "mnist_m", data_dir=digits_data_dir, **TINY
-        ),
-    }
+    judges = classifiers.prepare("digits", "mnist", "mnist_m", data_dir=digits_data_dir, **TINY)
+    return {"mnist": judges["a"], "mnist_m": judges["b"], "domain": judges["domain"]}
