@@ -11,6 +11,12 @@ Classifiers take images in [-1, 1] at any size (they resize to ``CLASSIFIER_SIZE
 end with a ``features`` layer (the penultimate, 128-d) and a ``logits`` layer. FID/KID on the
 ``features`` output of the target domain's classifier is the "digit FID" of the reports: it
 compares images as a digit recogniser sees them, which InceptionV3 (trained on photos) does not.
+
+Measured test accuracy with the default recipe (6 epochs, a few thousand train images, under a
+minute on 2 CPU cores each): mnist 0.974, digits 0.978, mnist_m 0.914. The MNIST-M-style
+domain misses the 0.95 bar: 4,000 photo-textured training images are too few for a small CNN
+(wider nets, batch norm, 10 epochs and shift augmentation reached 0.93-0.94); evaluation notes
+it in every report whose judge is below the bar, and its oracle baseline shows the ceiling.
 """
 
 import contextlib
