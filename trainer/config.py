@@ -77,7 +77,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit_compile: bool = False
     seed: int = 0
-    export_formats: tuple = ("tflite", "onnx")
+    export_formats: tuple = EXPORT_FORMATS
     allow_parity_failure: bool = False
 
 

@@ -85,7 +85,7 @@ flags.DEFINE_boolean("jit_compile", False, "XLA-compile the per-replica train st
 flags.DEFINE_integer("seed", 0, "Random seed (data order, initialisation, noise).")
 flags.DEFINE_list(
     "export_formats",
-    ["tflite", "onnx"],
+    ["tflite", "onnx", "keras", "savedmodel"],
     "Formats exported after training: tflite, onnx, keras, savedmodel; 'none' skips export.",
 )
 flags.DEFINE_boolean(

@@ -29,13 +29,15 @@ def make_strategy(train_config):
     """Returns the strategy named by ``--strategy``."""
     kind = train_config.strategy
     split_cpu(train_config.cpu_devices)
-    gpus = tf.config.list_logical_devices("GPU")
+    # Listing logical devices initialises TensorFlow's context; MultiWorkerMirroredStrategy
+    # must configure collective ops before that, so only the local strategies list them.
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
     if kind == "mirrored":
-        if gpus:
+        if tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         # NCCL needs GPUs; on CPUs gradients are reduced on one device.
@@ -72,6 +74,8 @@ def is_chief(strategy):
 
 def describe(strategy):
     name = type(strategy).__name__
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        name = "MultiWorkerMirroredStrategy"  # not its implementation class's name
     try:
         devices = strategy.extended.worker_devices
     except RuntimeError:  # the default strategy has no device list

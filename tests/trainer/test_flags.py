@@ -24,7 +24,7 @@ def test_defaults_give_a_valid_config(parse):
     config = parse()
     assert config.method == "cyclegan"
     assert config.hparams.lambda_cycle == 10.0
-    assert config.train.export_formats == ("tflite", "onnx")
+    assert config.train.export_formats == ("tflite", "onnx", "keras", "savedmodel")
 
 
 def test_method_hyperparameters_come_from_flags(parse):
