@@ -88,6 +88,9 @@ class CoGAN(TranslationModel):
         "gen_specific_layers": HParam(
             1, "Generator upsampling layers per domain (the ones before them are shared)."
         ),
+        "gen_norm": HParam(
+            "batch", "Normalization in the generators: batch, instance, layer or none."
+        ),
         "gan_loss": HParam("vanilla", "Adversarial loss: vanilla (the paper's) or lsgan."),
         "uda": HParam(
             False,
@@ -122,7 +125,7 @@ class CoGAN(TranslationModel):
             latent_dim=hp.latent_dim,
             filters=hp.filters,
             specific_layers=hp.gen_specific_layers,
-            norm="batch",
+            norm=hp.gen_norm,
         )
         self.disc_a, self.disc_b = coupled_discriminators(
             size,
