@@ -76,6 +76,8 @@ def describe(strategy):
     name = type(strategy).__name__
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         name = "MultiWorkerMirroredStrategy"  # not its implementation class's name
+    elif not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
+        name = "default strategy"
     try:
         devices = strategy.extended.worker_devices
     except RuntimeError:  # the default strategy has no device list
