@@ -109,6 +109,14 @@ class TranslationModel(keras.Model):
         """{path name: {"source_domain", "target_domain", "domains", "description"}}."""
         return {}
 
+    def two_way_path_info(self, ab, ba):
+        """path_info of the usual a2b / b2a pair, described by ``ab`` and ``ba``."""
+        d = self.config.data
+        return {
+            "a2b": {"source_domain": d.domain_a, "target_domain": d.domain_b, "description": ab},
+            "b2a": {"source_domain": d.domain_b, "target_domain": d.domain_a, "description": ba},
+        }
+
     def checkpoint_items(self):
         """Extra trackables that must survive a restart (image pools ...)."""
         return {}

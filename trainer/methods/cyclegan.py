@@ -88,19 +88,7 @@ class CycleGAN(TranslationModel):
         return {"a2b": self.gen_ab, "b2a": self.gen_ba}
 
     def path_info(self):
-        d = self.config.data
-        return {
-            "a2b": {
-                "source_domain": d.domain_a,
-                "target_domain": d.domain_b,
-                "description": "G_ab",
-            },
-            "b2a": {
-                "source_domain": d.domain_b,
-                "target_domain": d.domain_a,
-                "description": "G_ba",
-            },
-        }
+        return self.two_way_path_info("G_ab", "G_ba")
 
     def sample_images(self, batch):
         x_a, x_b = batch["x_a"], batch["x_b"]

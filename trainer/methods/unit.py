@@ -179,19 +179,7 @@ class UNIT(TranslationModel):
         }
 
     def path_info(self):
-        d = self.config.data
-        return {
-            "a2b": {
-                "source_domain": d.domain_a,
-                "target_domain": d.domain_b,
-                "description": "E1 -> G2 on the latent mean",
-            },
-            "b2a": {
-                "source_domain": d.domain_b,
-                "target_domain": d.domain_a,
-                "description": "E2 -> G1 on the latent mean",
-            },
-        }
+        return self.two_way_path_info("E1 -> G2 on the latent mean", "E2 -> G1 on the latent mean")
 
     def sample_images(self, batch):
         x_a, x_b = batch["x_a"], batch["x_b"]

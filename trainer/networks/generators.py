@@ -17,11 +17,28 @@ def check_image_size(image_size, downsamplings, what):
         )
 
 
-def _norm_act(x, norm, name, activation="relu"):
+def norm_act(x, norm, name, activation="relu"):
+    """Normalization (if any) then ``activation`` ("relu", "lrelu" = LeakyReLU(0.2), ...)."""
     layer = make_norm(norm, name=f"{name}_norm")
     if layer is not None:
         x = layer(x)
+    if activation == "lrelu":
+        return keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
     return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+
+
+def conv_stem(x, filters, n_down, norm, activation="relu"):
+    """c7s1-``filters`` (reflection padded), then ``n_down`` stride-2 3x3 convs doubling the
+    width; returns (features, width). The front of ResNet generators and UNIT encoders."""
+    x = ReflectionPad2D(3, name="stem_pad")(x)
+    x = keras.layers.Conv2D(filters, 7, name="stem_conv")(x)
+    x = norm_act(x, norm, "stem", activation)
+    width = filters
+    for i in range(n_down):
+        width *= 2
+        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"down{i}_conv")(x)
+        x = norm_act(x, norm, f"down{i}", activation)
+    return x, width
 
 
 def resnet_generator(
@@ -43,14 +60,7 @@ def resnet_generator(
     check_image_size(image_size, n_down, f"generator of {name}")
     out_channels = channels if out_channels is None else out_channels
     inputs = keras.Input((image_size, image_size, channels), name="image")
-    x = ReflectionPad2D(3, name="stem_pad")(inputs)
-    x = keras.layers.Conv2D(filters, 7, name="stem_conv")(x)
-    x = _norm_act(x, norm, "stem")
-    width = filters
-    for i in range(n_down):
-        width *= 2
-        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"down{i}_conv")(x)
-        x = _norm_act(x, norm, f"down{i}")
+    x, width = conv_stem(inputs, filters, n_down, norm)
     for i in range(n_blocks):
         x = ResidualBlock(width, norm=norm, dropout=dropout, name=f"res{i}")(x)
     for i in range(n_down):
@@ -58,7 +68,7 @@ def resnet_generator(
         x = keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same", name=f"up{i}_deconv")(
             x
         )
-        x = _norm_act(x, norm, f"up{i}")
+        x = norm_act(x, norm, f"up{i}")
     x = ReflectionPad2D(3, name="head_pad")(x)
     x = keras.layers.Conv2D(out_channels, 7, name="head_conv")(x)
     # tanh in float32 so mixed-precision outputs stay in [-1, 1] exactly.

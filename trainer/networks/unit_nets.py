@@ -8,15 +8,8 @@ layer once, and a gradient step through either domain moves them for both.
 
 import keras
 
-from trainer.layers import ReflectionPad2D, ResidualBlock, make_norm
-from trainer.networks.generators import check_image_size
-
-
-def _norm_act(x, norm, name):
-    layer = make_norm(norm, name=f"{name}_norm")
-    if layer is not None:
-        x = layer(x)
-    return keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
+from trainer.layers import ReflectionPad2D, ResidualBlock
+from trainer.networks.generators import check_image_size, conv_stem, norm_act
 
 
 def latent_shape(image_size, filters, n_down):
@@ -61,14 +54,7 @@ def unit_encoders(
     encoders = []
     for name in names:
         inputs = keras.Input((image_size, image_size, channels), name="image")
-        x = ReflectionPad2D(3, name="stem_pad")(inputs)
-        x = keras.layers.Conv2D(filters, 7, name="stem_conv")(x)
-        x = _norm_act(x, norm, "stem")
-        width = filters
-        for i in range(n_down):
-            width *= 2
-            x = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"down{i}_conv")(x)
-            x = _norm_act(x, norm, f"down{i}")
+        x, width = conv_stem(inputs, filters, n_down, norm, activation="lrelu")
         for i in range(enc_blocks):
             x = ResidualBlock(width, norm=norm, name=f"res{i}")(x)
         mu = shared(x)
@@ -108,7 +94,7 @@ def unit_decoders(
             x = keras.layers.Conv2DTranspose(
                 width, 3, strides=2, padding="same", name=f"up{i}_deconv"
             )(x)
-            x = _norm_act(x, norm, f"up{i}")
+            x = norm_act(x, norm, activation="lrelu", name=f"up{i}")
         x = ReflectionPad2D(3, name="head_pad")(x)
         x = keras.layers.Conv2D(channels, 7, name="head_conv")(x)
         outputs = keras.layers.Activation("tanh", dtype="float32", name="translated")(x)
