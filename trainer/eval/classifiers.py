@@ -12,11 +12,11 @@ end with a ``features`` layer (the penultimate, 128-d) and a ``logits`` layer. F
 ``features`` output of the target domain's classifier is the "digit FID" of the reports: it
 compares images as a digit recogniser sees them, which InceptionV3 (trained on photos) does not.
 
-Measured test accuracy with the default recipe (6 epochs, a few thousand train images, under a
-minute on 2 CPU cores each): mnist 0.974, digits 0.978, mnist_m 0.914. The MNIST-M-style
+Measured test accuracy with the default recipe (width 32, 12 epochs with random shifts of up
+to 10%, about a minute on 2 CPU cores each): mnist 0.98, mnist_m 0.93. The MNIST-M-style
 domain misses the 0.95 bar: 4,000 photo-textured training images are too few for a small CNN
-(wider nets, batch norm, 10 epochs and shift augmentation reached 0.93-0.94); evaluation notes
-it in every report whose judge is below the bar, and its oracle baseline shows the ceiling.
+(batch norm gave 0.91); evaluation notes it in every report whose judge is below the bar, and
+its oracle baseline shows the ceiling.
 """
 
 import contextlib
@@ -36,7 +36,7 @@ CLASSIFIER_SIZE = 32
 CACHE_SUBDIR = "img2img_classifiers"
 FEATURES_LAYER = "features"
 # Bumped when the architecture or training recipe changes, so stale caches are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 DOMAIN_TRAIN_LIMIT = 2000  # train images per domain for the A-vs-B classifier
 
 
@@ -51,7 +51,7 @@ def float32_policy():
         keras.mixed_precision.set_global_policy(old)
 
 
-def build_classifier(num_classes, *, width=16, seed=0, name="classifier"):
+def build_classifier(num_classes, *, width=32, seed=0, name="classifier"):
     """A small CNN: 3 conv stages (ReLU, max-pool), a 128-d ``features`` layer, logits.
 
     No batch normalization: with a few hundred steps its moving statistics lag the weights and
@@ -88,7 +88,7 @@ def train_classifier(
     labels,
     num_classes,
     *,
-    epochs=6,
+    epochs=12,
     batch_size=64,
     lr=2e-3,
     seed=0,
@@ -109,8 +109,10 @@ def train_classifier(
             tf.data.Dataset.from_tensor_slices((to_float(images), np.asarray(labels, np.int64)))
             .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size)
-            .prefetch(tf.data.AUTOTUNE)
         )
+        # Digits move around their frame: random shifts are the augmentation that helps.
+        shift = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed)
+        ds = ds.map(lambda x, y: (shift(x, training=True), y)).prefetch(tf.data.AUTOTUNE)
         model.fit(ds, epochs=epochs, verbose=verbose, shuffle=False)
     return model
 
