@@ -149,6 +149,15 @@ def export_path(
 
     artifacts = []
 
+    def fail(artifact, stage, error):
+        """Marks ``artifact`` failed at ``stage`` with a one-line reason (traceback in the log)."""
+        logging.exception("%s of %s failed.", stage.capitalize(), artifact["file"])
+        reason = " ".join(str(error).split())[:300]
+        artifact.update(
+            status=metadata_lib.FAILED,
+            error=f"{stage} failed: {type(error).__name__}: {reason}",
+        )
+
     def record(artifact, writer):
         """Writes one artifact with ``writer(path)`` and checks it; failures become entries."""
         path = os.path.join(export_dir, artifact["file"])
@@ -160,11 +169,7 @@ def export_path(
             artifacts.append(artifact)
             return
         except Exception as e:
-            logging.exception("Export of %s failed.", artifact["file"])
-            artifact.update(
-                status=metadata_lib.FAILED,
-                error=f"export failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}",
-            )
+            fail(artifact, "export", e)
             artifacts.append(artifact)
             return
         artifact["export_seconds"] = round(time.perf_counter() - started, 3)
@@ -176,11 +181,7 @@ def export_path(
                 metadata_lib.OK if artifact["parity"]["passed"] else metadata_lib.FAILED
             )
         except Exception as e:
-            logging.exception("Parity check of %s failed.", artifact["file"])
-            artifact.update(
-                status=metadata_lib.FAILED,
-                error=f"parity check failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}",
-            )
+            fail(artifact, "parity check", e)
         artifacts.append(artifact)
 
     def new(fmt, precision="fp32"):
