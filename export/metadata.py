@@ -26,9 +26,14 @@ Every artifact entry repeats the run-level fields (method, step, checkpoint, ima
 domains, path info), so one entry describes its file completely; the same entry is stored in
 the ONNX model's ``metadata_props`` under ``ONNX_METADATA_KEY``.
 
-Tensor kinds: ``image`` (NHWC float in ``value_range``), ``onehot`` (a [N, D] domain or class
-vector whose ``labels`` name the D entries), ``noise`` (a [N, D] standard-normal latent code)
-and ``tensor`` (anything else, passed through unchanged).
+Tensor kinds, declared by the method for every path input (nothing is guessed from names):
+``image`` (NHWC float in ``value_range``), ``onehot`` (a [N, D] domain or class vector whose
+``labels`` name the D entries; optional ``groups`` ``[{"name", "labels"}]`` split them, e.g.
+StarGAN's mask vector), ``noise`` (a [N, D] latent code drawn from ``prior``:
+``{"distribution": "uniform", "low": -1.0, "high": 1.0}`` or ``{"distribution": "normal",
+"mean": 0.0, "stddev": 1.0}``; ``distribution`` repeats it as text, e.g. ``"uniform(-1, 1)"``)
+and ``tensor`` (anything else, passed through unchanged). ``sample_prior`` draws from a prior;
+parity feeds, int8 calibration and ``export.runtime`` all use it.
 """
 
 import json
@@ -45,6 +50,9 @@ OK = "ok"
 FAILED = "failed"  # written, but missed its parity bound
 NOT_SUPPORTED = "not supported"  # the converter could not produce it; see "reason"
 SKIPPED = "skipped"  # written, not checked (no runtime for it, e.g. SavedModel for TF Serving)
+# A quantized variant (fp16, int8, int8_full) that runs but misses its PSNR bound: reported with
+# its figure, not a failed export; runtimes refuse it unless explicitly allowed.
+BELOW_BOUND = "below bound"
 
 # (suffix, format, precision) of every artifact a path can produce, in the order written.
 TFLITE_VARIANTS = (
@@ -57,6 +65,26 @@ RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime", "keras": "keras", "savedm
 
 _ONEHOT_HINTS = ("domain", "class", "label", "cond", "onehot", "one_hot")
 _NOISE_HINTS = ("z", "noise", "latent", "eps", "code")
+
+
+def prior_text(prior):
+    """``{"distribution": "uniform", "low": -1, "high": 1}`` -> ``"uniform(-1, 1)"``."""
+    kind = prior["distribution"]
+    if kind == "uniform":
+        return f"uniform({prior['low']:g}, {prior['high']:g})"
+    if kind == "normal":
+        return f"normal({prior['mean']:g}, {prior['stddev']:g})"
+    raise ValueError(f"Unknown prior distribution {kind!r}: use uniform or normal.")
+
+
+def sample_prior(prior, shape, rng):
+    """float32 samples of ``shape`` from a noise input's declared ``prior`` (numpy ``rng``)."""
+    kind = prior["distribution"]
+    if kind == "uniform":
+        return rng.uniform(prior["low"], prior["high"], shape).astype("float32")
+    if kind == "normal":
+        return (prior["mean"] + prior["stddev"] * rng.standard_normal(shape)).astype("float32")
+    raise ValueError(f"Unknown prior distribution {kind!r}: use uniform or normal.")
 
 
 def artifact_file(path_name, fmt, precision="fp32"):
