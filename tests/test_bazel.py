@@ -1,6 +1,6 @@
 """The Bazel build (WORKSPACE, BUILD): builds every target offline and runs one test through it.
 
-Needs Debian's bazel-bootstrap (Bazel 4.2.3); skipped when `bazel` is not on PATH. Bazel runs
+Needs Debian's bazel-bootstrap (Bazel 4.2.3); skipped when `bazel` is not on PATH (a failure under CI=true, where .ci/run installs it). Bazel runs
 with its own output root in a temporary directory and writes no bazel-* symlinks, so the
 checkout and ~/.cache stay untouched; its server is stopped and its files removed at the end.
 """
@@ -59,6 +59,8 @@ def bazel(tmp_path_factory):
     """Runs `bazel <args>` in the checkout; yields a function returning CompletedProcess."""
     exe = shutil.which("bazel")
     if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"bazel is missing under CI=true (.ci/run installs it): {INSTALL_HINT}")
         pytest.skip(INSTALL_HINT)
     root = tmp_path_factory.mktemp("bazel_output_root")
     # Targets run this very interpreter (the environment with the project's dependencies),
