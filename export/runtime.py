@@ -290,6 +290,7 @@ class Translator:
         self.max_pixels = max_pixels
         self.metadata = self._find_metadata(model_path, metadata, allow_below_bound)
         self.status = self.metadata.get("status")
+        self._check_against_model()
         self._inputs = self._specs("inputs", self._backend.input_names)
         self._outputs = self._specs("outputs", self._backend.output_names)
         # Shapes read from the model fill in what a missing metadata.json would have said.
@@ -340,6 +341,35 @@ class Translator:
         if stored:
             return stored
         return {}  # shapes from the model itself, values in [-1, 1]
+
+    def _check_against_model(self):
+        """Refuses metadata whose inputs are not the model's (names, fixed dimensions)."""
+        declared = self.metadata.get("inputs")
+        if not declared:
+            return
+        actual = self._backend.input_shapes
+
+        def dims(shape):
+            return [d if isinstance(d, numbers.Integral) and d > 0 else None for d in shape]
+
+        problems = []
+        names = [s.get("name") for s in declared]
+        if sorted(names) != sorted(actual):
+            problems.append(f"it lists inputs {names}, the model has {list(actual)}")
+        else:
+            for spec in declared:
+                want, got = dims(spec.get("shape") or []), dims(actual[spec["name"]])
+                clash = len(want) != len(got) or any(
+                    w is not None and g is not None and w != g for w, g in zip(want, got)
+                )
+                if clash:
+                    problems.append(f"input {spec['name']!r} is {want} there, {got} in the model")
+        if problems:
+            raise ValueError(
+                f"The metadata for {os.path.basename(self.model_path)} does not describe this "
+                f"model: {'; '.join(problems)}. Use the metadata.json written with this file "
+                "(export again with `python -m export.main --model_dir=DIR`)."
+            )
 
     def _specs(self, key, runtime_names):
         stored = {s["name"]: s for s in self.metadata.get(key, [])}
