@@ -180,3 +180,23 @@ def test_page_translates_bundled_sample(browser, server):
     out = np.asarray(result["lastOutput"])
     assert out.size > 0 and np.all(np.abs(out) <= 1.0)
     page.close()
+
+
+def test_nul_byte_in_the_url_is_a_400(export_dir, capfd):
+    import socket
+
+    srv = serve_web.make_server(export_dir, port=0, verbose=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = srv.server_address[1]
+        for target in (b"/export/a%00.json", b"/export/a\x00.json", b"/%00"):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.0 400"), answer
+        assert _get(f"http://127.0.0.1:{port}/")[0] == 200  # still serving
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert "Traceback" not in capfd.readouterr().err
