@@ -394,3 +394,18 @@ def test_run_cli_bad_files_named_and_skipped(tiny_export, tmp_path, capsys, name
     os.remove(folder / "good.png")
     assert run.main(["--model", model, "--input", str(folder), "--output", str(out)]) == 1
     assert "no image was translated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("file", ["a2b.onnx", "a2b.tflite"])
+def test_run_cli_non_square_image_is_the_one_preprocessing(tiny_export, tmp_path, file):
+    from export import run
+
+    export_dir, model, _ = tiny_export
+    pixels = np.random.default_rng(8).integers(0, 256, (41, 26, 3), dtype=np.uint8)
+    src, dst = tmp_path / "tall.png", tmp_path / "out.png"
+    Image.fromarray(pixels).save(src)
+    args = ["--model", os.path.join(export_dir, file), "--input", str(src), "--output", str(dst)]
+    assert run.main(args) == 0
+    y = np.asarray(model(imaging.to_float(imaging.load(str(src), 16))[None], training=False))[0]
+    diff = np.asarray(Image.open(dst)).astype(int) - imaging.to_uint8(y).astype(int)
+    assert np.abs(diff).max() <= 1
