@@ -1,7 +1,7 @@
 """Load test of the translation service on 127.0.0.1: throughput and p50/p99 latency.
 
     python bench/service_load.py --model=DIR/export/a2b.onnx [--requests=400] [--concurrency=8]
-        [--duration=60] [--threads=N] [--target_domain=NAME] [--json]
+        [--duration=60] [--threads=N] [--target_domain=NAME] [--image_side=N|max] [--json]
     python bench/service_load.py --url=http://127.0.0.1:8000 ...   # a service already running
 
 With --model it starts ``python -m mobile_demo.service`` on a free loopback port, waits for
@@ -9,6 +9,10 @@ With --model it starts ``python -m mobile_demo.service`` on a free loopback port
 ``--concurrency`` clients with keep-alive connections, stops after ``--duration`` seconds at the
 latest, and stops the service. A request fails unless it gets 200 with a PNG body. Prints the
 figures (and a JSON line with --json); exits 1 if any request failed.
+
+--image_side sets the side of the square PNG sent (default: the model's size; ``max``: the
+largest square the service decodes at its default --max_pixels, the memory worst case). With
+--model the service's peak resident memory (Linux VmHWM) is reported as ``peak_rss_mb``.
 """
 
 import argparse
@@ -77,10 +81,37 @@ def stop_service(proc):
         proc.wait()
 
 
+def peak_rss_mb(pid):
+    """Peak resident memory of process ``pid`` in MB (Linux), or None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def sample_png(size, seed=0):
+    """A size x size RGB PNG: noise at model sizes, a noisy gradient (small body, every pixel
+    decoded) at large ones."""
     from PIL import Image
 
-    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    rng = np.random.default_rng(seed)
+    if size <= 256:
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    else:
+        ramp = np.linspace(0, 255, size, dtype=np.float32)
+        pixels = np.stack(
+            [
+                ramp[None, :] + 0 * ramp[:, None],
+                ramp[:, None] + 0 * ramp[None, :],
+                np.full((size, size), 128, np.float32),
+            ],
+            -1,
+        )
+        pixels = (pixels + rng.integers(0, 4, (size, size, 1))).clip(0, 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
     return buf.getvalue()
@@ -155,6 +186,9 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=60.0, help="stop after this many s")
     parser.add_argument("--threads", type=int, default=None, help="service runtime threads")
     parser.add_argument("--target_domain", default=None, help="default: the first one")
+    parser.add_argument(
+        "--image_side", default=None, help="side of the PNG sent: N pixels, or max (see above)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     import httpx
@@ -169,21 +203,30 @@ def main(argv=None):
         domain = args.target_domain
         if domain is None and health.get("target_domains"):
             domain = health["target_domains"][0]
-        body = sample_png(health["image_size"])
+        side = health["image_size"]
+        if args.image_side == "max":
+            side = int(health["max_pixels"] ** 0.5)
+        elif args.image_side:
+            side = int(args.image_side)
+        body = sample_png(side)
         warm = min(16, args.requests)
         run_load(url, body, warm, args.concurrency, args.duration, target_domain=domain)
         result = run_load(
             url, body, args.requests, args.concurrency, args.duration, target_domain=domain
         )
+        peak = peak_rss_mb(proc.pid) if proc is not None else None
     finally:
         if proc is not None:
             stop_service(proc)
-    result.update(model=health["model"], image_size=health["image_size"])
+    result.update(
+        model=health["model"], image_size=health["image_size"], image_side=side, peak_rss_mb=peak
+    )
     print(
         f"{result['model']} {result['image_size']}px, {result['concurrency']} clients: "
         f"{result['ok']}/{result['requests']} ok, {result['failures']} failed in "
         f"{result['wall_s']:.2f} s; throughput {result['throughput_rps']:.1f} req/s; "
-        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; {side}x{side} PNGs"
+        + (f"; service peak RSS {peak:.0f} MB" if peak else "")
     )
     for example in result["failure_examples"]:
         print(f"  failure: {example}")

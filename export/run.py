@@ -4,8 +4,14 @@
     python -m export.run --model=.../a2b_int8.tflite --input=photos/ --output=translated/
     python -m export.run --model=.../g.onnx --input=face.png --output=o.png --target_domain=blond
 
-Outputs keep the model's size unless --keep_size resizes them back to each input's size. A
+Every input goes through the project's one preprocessing (``trainer.imaging``: shorter side to
+the model's size with antialiased bicubic filtering, centre square), so outputs have the
+model's size; --keep_size resizes each back to the size of the centre square it came from. A
 path with several outputs writes one file per output (``out_x_a.png``, ``out_x_b.png``).
+
+In a folder run a file that is not a usable image (empty, corrupt, a decompression bomb) is
+reported on stderr and skipped; the others are translated. The exit status is 0 when at least
+one image was translated, 1 when none was (or the model could not be loaded).
 """
 
 import argparse
@@ -14,13 +20,15 @@ import sys
 
 import numpy as np
 
-from export.runtime import IMAGE_EXTS, Translator
+from export.runtime import Translator
+from trainer import imaging
 
 
 def _save(array, path, size=None):
     from PIL import Image
 
-    image = Image.fromarray(np.asarray(array, np.uint8))
+    array = np.asarray(array, np.uint8)
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if size is not None and image.size != size:
         image = image.resize(size, Image.BICUBIC)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -36,17 +44,29 @@ def _outputs(result, out_path):
     return [(result, out_path)]
 
 
-def translate_files(translator, pairs, target_domain=None, keep_size=False):
-    """Translates ``[(input file, output file)]``; returns the files written."""
-    from PIL import Image
+def translate_files(translator, pairs, target_domain=None, keep_size=False, on_error=None):
+    """Translates ``[(input file, output file)]``; returns the files written.
 
+    A file that is not a usable image raises ``imaging.ImageError``, or, with ``on_error``,
+    is passed to ``on_error(file, error)`` and skipped.
+    """
+    channels = translator.channels
     written = []
     for src, dst in pairs:
-        with Image.open(src) as im:
-            size = im.size
-        result = translator.translate(src, target_domain=target_domain)
+        try:
+            # Decoded once: the bomb guard and the colour conversion of every runtime.
+            picture = imaging.open_image(
+                src, channels=channels or 3, max_pixels=translator.max_pixels
+            )
+            result = translator.translate(picture, target_domain=target_domain)
+        except imaging.ImageError as e:
+            if on_error is None:
+                raise
+            on_error(src, e)
+            continue
+        side = min(picture.size)
         for array, path in _outputs(result, dst):
-            written.append(_save(array, path, size if keep_size else None))
+            written.append(_save(array, path, (side, side) if keep_size else None))
     return written
 
 
@@ -54,11 +74,13 @@ def plan(input_path, output_path):
     """``[(input file, output file)]`` for a file or a folder."""
     if os.path.isdir(input_path):
         files = sorted(
-            f for f in os.listdir(input_path) if os.path.splitext(f)[1].lower() in IMAGE_EXTS
+            f
+            for f in os.listdir(input_path)
+            if imaging.is_image_file(f) and os.path.isfile(os.path.join(input_path, f))
         )
         if not files:
-            raise ValueError(f"{input_path} holds no images ({', '.join(IMAGE_EXTS)}).")
-        if os.path.splitext(output_path)[1].lower() in IMAGE_EXTS:
+            raise ValueError(f"{input_path} holds no images ({', '.join(imaging.EXTENSIONS)}).")
+        if imaging.is_image_file(output_path):
             raise ValueError(
                 f"--input={input_path} is a folder, so --output must be a folder, not "
                 f"{output_path}."
@@ -81,22 +103,52 @@ def main(argv=None):
     parser.add_argument("--target_domain", default=None, help="For paths with a domain input.")
     parser.add_argument("--threads", type=int, default=None, help="Runtime CPU threads.")
     parser.add_argument(
-        "--keep_size", action="store_true", help="Resize outputs back to each input's size."
+        "--keep_size",
+        action="store_true",
+        help="Resize each output to the size of the input's centre square.",
+    )
+    parser.add_argument(
+        "--allow_below_bound",
+        action="store_true",
+        help="Run an artifact marked 'below bound' or 'failed' in metadata.json.",
     )
     args = parser.parse_args(argv)
+    skipped = []
+
+    def report(path, error):
+        skipped.append(path)
+        print(f"skipped: {error}", file=sys.stderr)
+
     try:
-        translator = Translator(args.model, threads=args.threads)
+        translator = Translator(
+            args.model, threads=args.threads, allow_below_bound=args.allow_below_bound
+        )
         target = args.target_domain
         if target is not None and target.isdigit() and target not in translator.target_domains:
             target = int(target)
+        pairs = plan(args.input, args.output)
+        # A single file's error is the run's error; in a folder it is reported and skipped.
         written = translate_files(
-            translator, plan(args.input, args.output), target, keep_size=args.keep_size
+            translator,
+            pairs,
+            target,
+            keep_size=args.keep_size,
+            on_error=report if os.path.isdir(args.input) else None,
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     for path in written:
         print(path)
+    if skipped:
+        print(
+            f"{len(pairs) - len(skipped)} of {len(pairs)} images translated; "
+            f"{len(skipped)} skipped (see above).",
+            file=sys.stderr,
+        )
+    if not written:
+        print("error: no image was translated.", file=sys.stderr)
+        return 1
     return 0
 
 

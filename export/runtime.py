@@ -8,11 +8,18 @@
     star = Translator("export/g.onnx").translate(img, target_domain="blond")  # two-input path
     pair = Translator("export/z.tflite").generate(4, seed=0)  # {"x_a": ..., "x_b": ...}
 
-Pre-processing follows the artifact's ``metadata.json`` (written beside it by
-``export.main``): images are resized with PIL to the model's size and scaled from [0, 255]
-to the input's value range; image outputs are scaled back to uint8. Without a metadata.json
-the metadata stored in an ONNX model's ``metadata_props`` is used, and failing that the
-model's own input shapes with the [-1, 1] convention of every method here.
+Pre-processing is the project's one preprocessing (``trainer.imaging``, also used for
+training): decode (decompression bombs refused from the header), shorter side resized to the
+model's size with antialiased bicubic filtering, centre square cropped, uint8 scaled to the
+input's value range; image outputs are scaled back to uint8. Noise inputs are drawn from the
+prior the path declares (``metadata.json``'s ``prior``), never outside it.
+
+The model's description comes from the ``metadata.json`` beside it (written by
+``export.main``); without one, from the metadata stored in an ONNX model's ``metadata_props``,
+and failing that from the model's own input shapes with the [-1, 1] convention of every
+method here. An artifact marked ``below bound`` (a quantized variant that missed its PSNR
+bound) or ``failed`` is refused unless ``allow_below_bound=True``; ``choose_artifact`` picks
+the default variant of a path among those within their bounds.
 
 Returned values: a path with one output returns one uint8 array; a path with several
 outputs (CoGAN's z -> (x_a, x_b)) returns ``{output name: array}`` in ``output_names``
@@ -22,12 +29,14 @@ order. A single HxWx3 image (or a file path) in gives HxWx3 out; a batch gives a
 import json
 import numbers
 import os
+import re
 
 import numpy as np
 
 from export import metadata as metadata_lib
+from trainer import imaging
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_EXTS = imaging.EXTENSIONS
 
 
 class _OnnxBackend:
@@ -122,29 +131,115 @@ class _LiteRTBackend:
         return {k: np.concatenate([p[k] for p in parts]) for k in self.output_names}
 
 
-def _load_image_file(path, channels=3):
-    from PIL import Image
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Image file {path} does not exist.")
-    try:
-        with Image.open(path) as im:
-            if channels == 1:
-                return np.asarray(im.convert("L"))[..., None]
-            return np.asarray(im.convert("RGB"))
-    except OSError as e:
-        raise ValueError(f"{path} is not an image PIL can read ({e}).") from e
+_PRIOR_TEXT = re.compile(r"^\s*(uniform|normal)\s*\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\)\s*$")
+# Which variant of a path runs by default where several are within their bounds (fastest first
+# on CPUs measured so far; only variants whose parity is within the bound are candidates).
+VARIANT_PREFERENCE = ("int8_full", "fp32", "fp16", "int8")
+_REFUSED = (metadata_lib.BELOW_BOUND, metadata_lib.FAILED)
 
 
-def _resize(image, size):
-    from PIL import Image
+def noise_prior(spec):
+    """The declared prior of a noise input (``spec["prior"]``), or the one its
+    ``distribution`` text names (metadata written before priors were stored); N(0, 1) when the
+    entry says nothing."""
+    if isinstance(spec.get("prior"), dict):
+        return spec["prior"]
+    match = _PRIOR_TEXT.match(str(spec.get("distribution", "")))
+    if match:
+        kind, a, b = match.group(1), float(match.group(2)), float(match.group(3))
+        if kind == "uniform":
+            return {"distribution": "uniform", "low": a, "high": b}
+        return {"distribution": "normal", "mean": a, "stddev": b}
+    return {"distribution": "normal", "mean": 0.0, "stddev": 1.0}
 
-    if image.shape[0] == size[0] and image.shape[1] == size[1]:
-        return image
-    if image.shape[-1] == 1:
-        im = Image.fromarray(image[..., 0]).resize((size[1], size[0]), Image.BICUBIC)
-        return np.asarray(im)[..., None]
-    return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BICUBIC))
+
+def _figure(value, bound, digits=2):
+    """``value`` with enough digits to show which side of ``bound`` it is on (24.995 vs 25
+    prints as 24.995, never 25.00)."""
+    for d in range(digits, 7):
+        text = f"{value:.{d}f}"
+        if (float(text) < bound) == (value < bound):
+            return text
+    return repr(float(value))
+
+
+def parity_text(artifact):
+    """``"PSNR 23.71 dB on 64 test images, bound >= 25 dB"`` (or max|err|) from an artifact's
+    parity record; "" when it has none."""
+    parity = artifact.get("parity") or {}
+    bound = parity.get("bound") or {}
+    judged = parity.get("judged_on") or [k for k in ("test_images", "random") if k in parity]
+    judged = [s for s in judged if isinstance(parity.get(s), dict)]
+    if not judged:
+        return artifact.get("error", "")
+    where = judged[0]
+    n = parity[where].get("examples")
+    on = f" on {n} {'test images' if where == 'test_images' else 'random inputs'}" if n else ""
+    if "max_abs" in bound:
+        worst = max(parity[s].get("max_abs", 0.0) for s in judged)
+        return f"max|err| {worst:.2e}{on}, bound <= {bound['max_abs']:g}"
+    if "psnr" in bound:
+        worst = min(parity[s].get("psnr", 0.0) for s in judged)
+        return f"PSNR {_figure(worst, bound['psnr'])} dB{on}, bound >= {bound['psnr']:g} dB"
+    return ""
+
+
+def usable(artifact):
+    """True for an artifact a runtime loads without an override (status ok or unchecked)."""
+    return artifact.get("status", metadata_lib.OK) not in _REFUSED + (metadata_lib.NOT_SUPPORTED,)
+
+
+def check_status(
+    artifact, file_name, allow_below_bound=False, override="allow_below_bound=True", siblings=()
+):
+    """Refuses an artifact marked below its bound or failed, naming the figure and the bound,
+    unless ``allow_below_bound``."""
+    status = artifact.get("status")
+    if status not in _REFUSED or allow_below_bound:
+        return
+    figure = parity_text(artifact)
+    others = [a["file"] for a in siblings if usable(a) and a.get("file") != file_name]
+    raise ValueError(
+        f"{file_name} is marked {status!r} in metadata.json"
+        + (f" ({figure})" if figure else "")
+        + ": its outputs differ from the trained model by more than its bound. "
+        + (f"Use a variant within its bound ({', '.join(others)}) or pass " if others else "Pass ")
+        + f"{override} to load it anyway."
+    )
+
+
+def choose_artifact(metadata, path=None, formats=("tflite",)):
+    """The default artifact of ``path`` (or of the first path) among ``formats``: the first of
+    ``VARIANT_PREFERENCE`` whose status is within its bound. Raises ValueError naming what
+    exists when none qualifies."""
+    artifacts = [a for a in metadata.get("artifacts", []) if a.get("format") in formats]
+    names = sorted({a.get("path") for a in artifacts if a.get("path")})
+    if path is None and names:
+        path = names[0]
+    if path not in names:
+        raise ValueError(
+            f"The export has no {'/'.join(formats)} artifact of path {path!r}; its paths are "
+            f"{', '.join(names) or 'none'}."
+        )
+    candidates = [a for a in artifacts if a.get("path") == path and usable(a)]
+    rank = {p: i for i, p in enumerate(VARIANT_PREFERENCE)}
+    candidates.sort(key=lambda a: rank.get(a.get("precision"), len(rank)))
+    if not candidates:
+        listed = ", ".join(
+            f"{a['file']} ({a.get('status')})" for a in artifacts if a.get("path") == path
+        )
+        raise ValueError(
+            f"No {'/'.join(formats)} artifact of path {path!r} is within its parity bound "
+            f"({listed}); name one explicitly with the below-bound override to use it anyway."
+        )
+    return candidates[0]
+
+
+def _is_source(x):
+    """A file path, encoded bytes or a PIL image (anything but a pixel array)."""
+    if isinstance(x, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return True
+    return hasattr(x, "convert") and hasattr(x, "getbands")
 
 
 class Translator:
@@ -155,14 +250,24 @@ class Translator:
       metadata: None (read ``metadata.json`` beside the model), a path to a metadata.json, or
         the dict of a whole metadata.json or of this artifact's entry.
       threads: CPU threads of the runtime (None = its default).
+      allow_below_bound: load an artifact that metadata.json marks ``below bound`` or
+        ``failed`` (refused by default, with its parity figure and bound in the message).
+      max_pixels: largest picture (width x height) decoded from a file or bytes.
 
     Attributes: ``metadata`` (this artifact's entry), ``input_names``, ``output_names``,
     ``image_size`` (int, the square side in pixels), ``domains`` (domain names of the run),
     ``target_domains`` (labels of a one-hot target-domain input; empty when there is none),
-    ``format`` ("onnx" or "tflite").
+    ``format`` ("onnx" or "tflite"), ``channels`` (of the image input), ``status`` (the artifact's status, None when unknown).
     """
 
-    def __init__(self, model_path, metadata=None, threads=None):
+    def __init__(
+        self,
+        model_path,
+        metadata=None,
+        threads=None,
+        allow_below_bound=False,
+        max_pixels=imaging.MAX_PIXELS,
+    ):
         model_path = os.fspath(model_path)
         if not os.path.isfile(model_path):
             raise FileNotFoundError(
@@ -182,7 +287,10 @@ class Translator:
                 " without extension (load .keras files with keras.saving.load_model)."
             )
         self.model_path = model_path
-        self.metadata = self._find_metadata(model_path, metadata)
+        self.max_pixels = max_pixels
+        self.metadata = self._find_metadata(model_path, metadata, allow_below_bound)
+        self.status = self.metadata.get("status")
+        self._check_against_model()
         self._inputs = self._specs("inputs", self._backend.input_names)
         self._outputs = self._specs("outputs", self._backend.output_names)
         # Shapes read from the model fill in what a missing metadata.json would have said.
@@ -191,6 +299,7 @@ class Translator:
         self.output_names = [s["name"] for s in self._outputs]
         images = [s for s in self._inputs if s["kind"] == "image"]
         self._image_input = images[0] if images else None
+        self.channels = (self._image_input["shape"][-1] or 3) if self._image_input else None
         self._onehot = [s for s in self._inputs if s["kind"] == "onehot"]
         self._noise = [s for s in self._inputs if s["kind"] == "noise"]
         size = self.metadata.get("image_size")
@@ -201,7 +310,14 @@ class Translator:
         self.target_domains = list(self._onehot[0]["labels"]) if self._onehot else []
 
     # -- metadata ------------------------------------------------------------------------
-    def _find_metadata(self, model_path, metadata):
+    def _find_metadata(self, model_path, metadata, allow_below_bound):
+        entry = self._metadata_entry(model_path, metadata)
+        siblings = self._whole.get("artifacts", []) if self._whole else ()
+        check_status(entry, os.path.basename(model_path), allow_below_bound, siblings=siblings)
+        return entry
+
+    def _metadata_entry(self, model_path, metadata):
+        self._whole = None
         if isinstance(metadata, (str, os.PathLike)):
             metadata = metadata_lib.read_metadata(os.fspath(metadata))
         if metadata is None:
@@ -209,6 +325,7 @@ class Translator:
             if os.path.exists(beside):
                 metadata = metadata_lib.read_metadata(beside)
         if isinstance(metadata, dict) and "artifacts" in metadata:
+            self._whole = metadata
             entry = metadata_lib.find_artifact(metadata, model_path)
             if entry is None:
                 files = ", ".join(a.get("file", "?") for a in metadata["artifacts"])
@@ -224,6 +341,35 @@ class Translator:
         if stored:
             return stored
         return {}  # shapes from the model itself, values in [-1, 1]
+
+    def _check_against_model(self):
+        """Refuses metadata whose inputs are not the model's (names, fixed dimensions)."""
+        declared = self.metadata.get("inputs")
+        if not declared:
+            return
+        actual = self._backend.input_shapes
+
+        def dims(shape):
+            return [d if isinstance(d, numbers.Integral) and d > 0 else None for d in shape]
+
+        problems = []
+        names = [s.get("name") for s in declared]
+        if sorted(names) != sorted(actual):
+            problems.append(f"it lists inputs {names}, the model has {list(actual)}")
+        else:
+            for spec in declared:
+                want, got = dims(spec.get("shape") or []), dims(actual[spec["name"]])
+                clash = len(want) != len(got) or any(
+                    w is not None and g is not None and w != g for w, g in zip(want, got)
+                )
+                if clash:
+                    problems.append(f"input {spec['name']!r} is {want} there, {got} in the model")
+        if problems:
+            raise ValueError(
+                f"The metadata for {os.path.basename(self.model_path)} does not describe this "
+                f"model: {'; '.join(problems)}. Use the metadata.json written with this file "
+                "(export again with `python -m export.main --model_dir=DIR`)."
+            )
 
     def _specs(self, key, runtime_names):
         stored = {s["name"]: s for s in self.metadata.get(key, [])}
@@ -241,22 +387,23 @@ class Translator:
         return specs
 
     # -- inputs ----------------------------------------------------------------------------
+    def _load(self, source, channels):
+        """A file path, bytes or PIL image -> uint8 [S, S, C] by the one preprocessing."""
+        if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+            if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
+                raise FileNotFoundError(f"Image file {os.fspath(source)} does not exist.")
+            return imaging.load(source, self.image_size, channels, max_pixels=self.max_pixels)
+        # A PIL image: the same colour conversion as a decoded file, then the same fit.
+        return imaging.fit(imaging._normalize_mode(source, channels), self.image_size)
+
     def _image_batch(self, images):
         spec = self._image_input
         channels = spec["shape"][-1] or 3
         single = False
-        if isinstance(images, (str, os.PathLike)):
-            images, single = _load_image_file(os.fspath(images), channels), True
+        if _is_source(images):
+            images, single = [self._load(images, channels)], True
         elif isinstance(images, (list, tuple)):
-            loaded = [
-                _load_image_file(os.fspath(i), channels) if isinstance(i, (str, os.PathLike)) else i
-                for i in images
-            ]
-            images = [np.asarray(i) for i in loaded]
-        elif hasattr(images, "convert") and hasattr(images, "size"):  # a PIL image
-            gray = channels == 1
-            image = np.asarray(images.convert("L" if gray else "RGB"))
-            images, single = (image[..., None] if gray else image), True
+            images = [self._load(i, channels) if _is_source(i) else np.asarray(i) for i in images]
         if isinstance(images, np.ndarray):
             if images.ndim == 3:
                 images, single = images[None], True
@@ -292,10 +439,41 @@ class Translator:
                 )
             if min(image.shape[:2]) < 1:
                 raise ValueError(f"Image {i} is empty (shape {image.shape}).")
-            out.append(_resize(image, (self.image_size, self.image_size)))
-        batch = np.stack(out).astype(np.float32)
-        lo, hi = spec.get("value_range", metadata_lib.IMAGE_VALUE_RANGE)
-        return batch / 255.0 * (hi - lo) + lo, single
+            out.append(imaging.fit(image, self.image_size))
+        value_range = spec.get("value_range", metadata_lib.IMAGE_VALUE_RANGE)
+        return imaging.to_float(np.stack(out), value_range), single
+
+    @staticmethod
+    def _label_index(spec, name):
+        """Index of label ``name`` (or ``"GROUP/NAME"``) in a one-hot input's labels."""
+        labels = list(spec["labels"])
+        groups = spec.get("groups") or []
+        if not groups:
+            if name not in labels:
+                raise ValueError(
+                    f"Unknown target_domain {name!r}: choose one of {', '.join(labels)}."
+                )
+            return labels.index(name)
+        # Groups split the labels in order (StarGAN's mask vector: one group per dataset).
+        flat = sum(len(g["labels"]) for g in groups) == len(labels)
+        hits, names, at = {}, [], 0
+        for g in groups:
+            for j, label in enumerate(g["labels"]):
+                index = at + j if flat else labels.index(label)
+                names.append(f"{g['name']}/{label}")
+                hits.setdefault(label, []).append((g["name"], index))
+                hits.setdefault(names[-1], []).append((g["name"], index))
+            at += len(g["labels"])
+        found = hits.get(name, [])
+        if len(found) > 1:
+            raise ValueError(
+                f"target_domain {name!r} is a label of several groups "
+                f"({', '.join(h[0] for h in found)}): write it as GROUP/NAME, one of "
+                f"{', '.join(names)}."
+            )
+        if not found:
+            raise ValueError(f"Unknown target_domain {name!r}: choose one of {', '.join(names)}.")
+        return found[0][1]
 
     def _onehot_feed(self, spec, target_domain, n):
         labels = list(spec["labels"])
@@ -309,11 +487,7 @@ class Translator:
             if not 0 <= index < len(labels):
                 raise ValueError(f"target_domain={index} is out of range 0..{len(labels) - 1}.")
         elif isinstance(target_domain, str):
-            if target_domain not in labels:
-                raise ValueError(
-                    f"Unknown target_domain {target_domain!r}: choose one of {', '.join(labels)}."
-                )
-            index = labels.index(target_domain)
+            index = self._label_index(spec, target_domain)
         else:
             vector = np.asarray(target_domain, dtype=np.float32)
             if vector.shape[-1] != len(labels) or vector.ndim not in (1, 2):
@@ -327,11 +501,17 @@ class Translator:
     def _other_feeds(self, n, target_domain, rng):
         feeds = {}
         for spec in self._inputs:
+            shape = [n] + [d or 1 for d in spec["shape"][1:]]
             if spec["kind"] == "onehot":
                 feeds[spec["name"]] = self._onehot_feed(spec, target_domain, n)
-            elif spec["kind"] in ("noise", "tensor"):
-                shape = [n] + [d or 1 for d in spec["shape"][1:]]
-                feeds[spec["name"]] = rng.standard_normal(shape).astype(np.float32)
+            elif spec["kind"] == "noise":
+                feeds[spec["name"]] = metadata_lib.sample_prior(noise_prior(spec), shape, rng)
+            elif spec["kind"] != "image":
+                raise ValueError(
+                    f"Input {spec['name']!r} of {os.path.basename(self.model_path)} is of kind "
+                    f"{spec['kind']!r}, which the Translator cannot make up: feed it with "
+                    ".run({name: array})."
+                )
         if target_domain is not None and not self._onehot:
             raise ValueError(
                 f"{os.path.basename(self.model_path)} has no target-domain input; call it "
@@ -345,8 +525,7 @@ class Translator:
         for spec in self._outputs:
             y = np.asarray(outs[spec["name"]])
             if spec["kind"] == "image":
-                lo, hi = spec.get("value_range", metadata_lib.IMAGE_VALUE_RANGE)
-                y = np.clip(np.round((y - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+                y = imaging.to_uint8(y, spec.get("value_range", metadata_lib.IMAGE_VALUE_RANGE))
             result[spec["name"]] = y[0] if single else y
         if len(result) == 1:
             return next(iter(result.values()))
@@ -365,13 +544,22 @@ class Translator:
         feeds = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
         return self._backend.run(feeds)
 
+    def preprocess(self, images):
+        """The float batch the image input is fed for ``images`` (anything ``translate``
+        takes): the one preprocessing of ``trainer.imaging``, scaled to the value range."""
+        if self._image_input is None:
+            raise ValueError(f"{os.path.basename(self.model_path)} takes no image input.")
+        return self._image_batch(images)[0]
+
     def translate(self, images, target_domain=None, seed=0):
         """Translates uint8 images (an array HxWx3 / NxHxWx3, a file path, a PIL image or a
-        list of those) and returns uint8 images at the model's size (see the module doc).
+        list of those; encoded bytes too) and returns uint8 images at the model's size (see
+        the module doc).
 
         ``target_domain``: for paths with a one-hot domain input, a name from
-        ``target_domains``, an index, or a vector. ``seed`` draws the noise inputs a path may
-        have besides the image.
+        ``target_domains`` (``GROUP/NAME`` where the labels are grouped and a name repeats),
+        an index, or a vector. ``seed`` draws the noise inputs a path may have besides the
+        image, from their declared priors.
         """
         if self._image_input is None:
             raise ValueError(

@@ -2,13 +2,23 @@
 
     python -m mobile_demo.edge --model=DIR/export/a2b_int8.tflite --input=img_or_folder \\
         --output=out_dir [--threads=4] [--benchmark] [--target_domain=NAME]
+    python -m mobile_demo.edge --model=DIR/export --path=a2b --input=... # default variant
 
 Needs only ``ai-edge-litert``, ``numpy`` and ``pillow`` (``mobile_demo/requirements-edge.txt``)
 plus this package's ``export/runtime.py`` and ``export/metadata.py``; it never imports
 TensorFlow or ONNX Runtime. Every TFLite variant the export writes runs (fp32, fp16, dynamic
 int8, full int8 with quantized inputs/outputs), and so do two-input paths (``--target_domain``)
-and noise-input paths (``--num`` samples, no ``--input``). Pre/post-processing comes from the
+and noise-input paths (``--num`` samples, no ``--input``; noise drawn from the path's declared
+prior). Pre/post-processing is the project's one preprocessing (``trainer.imaging``: shorter
+side to the model's size, antialiased bicubic, centre square) with the value ranges of the
 ``metadata.json`` beside the model (``export.runtime.Translator``).
+
+``--model`` may be an export directory: the runner then picks the default variant of
+``--path`` (``export.runtime.choose_artifact``: the fastest variant within its parity bound).
+A variant marked ``below bound`` or ``failed`` in metadata.json is refused, naming its figure,
+unless ``--allow_below_bound``. In a folder, a file that is not a usable image (empty,
+corrupt, a decompression bomb) is reported and skipped; the exit status is non-zero only when
+no image was translated (or the model could not be loaded).
 
 ``--benchmark`` times the translation of the first image (after warm-up runs) and prints the
 median latency, the peak resident memory of the process and the model's file size.
@@ -23,9 +33,9 @@ import time
 
 import numpy as np
 
-from export.runtime import Translator
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+from export import metadata as metadata_lib
+from export.runtime import Translator, choose_artifact
+from trainer import imaging
 
 
 def list_images(path):
@@ -34,11 +44,11 @@ def list_images(path):
         files = sorted(
             os.path.join(path, f)
             for f in os.listdir(path)
-            if f.lower().endswith(IMAGE_EXTS) and os.path.isfile(os.path.join(path, f))
+            if imaging.is_image_file(f) and os.path.isfile(os.path.join(path, f))
         )
         if not files:
             raise FileNotFoundError(
-                f"{path} holds no image files ({', '.join(IMAGE_EXTS)}); pass an image or a "
+                f"{path} holds no image files ({', '.join(imaging.EXTENSIONS)}); pass an image or a "
                 "folder of images as --input."
             )
         return files
@@ -47,14 +57,30 @@ def list_images(path):
     return [path]
 
 
-def load_translator(model_path, threads=None, metadata=None):
+def resolve_model(model_path, path=None):
+    """``model_path`` itself, or for an export directory the default .tflite variant of
+    ``path`` (the fastest one within its parity bound)."""
+    model_path = os.fspath(model_path)
+    if not os.path.isdir(model_path):
+        return model_path
+    meta = metadata_lib.read_metadata(model_path)
+    return os.path.join(model_path, choose_artifact(meta, path, ("tflite",))["file"])
+
+
+def load_translator(model_path, threads=None, metadata=None, allow_below_bound=False):
     if not os.fspath(model_path).lower().endswith(".tflite"):
         raise ValueError(
             f"{model_path} is not a .tflite file: the edge runner uses LiteRT only. Pass one "
             "of DIR/export/<path>.tflite, _fp16, _int8 or _int8_full.tflite (run .onnx files "
             "with mobile_demo.service or export.runtime.Translator)."
         )
-    return Translator(model_path, metadata=metadata, threads=threads)
+    try:
+        return Translator(
+            model_path, metadata=metadata, threads=threads, allow_below_bound=allow_below_bound
+        )
+    except ValueError as e:
+        # The Translator names its keyword; on the command line it is a flag.
+        raise ValueError(str(e).replace("allow_below_bound=True", "--allow_below_bound")) from e
 
 
 def _takes_image(translator):
@@ -118,9 +144,21 @@ def run(
     runs=20,
     metadata=None,
     log=print,
+    allow_below_bound=False,
+    path=None,
+    warn=None,
 ):
-    """Translates ``input`` (an image or a folder) into PNGs under ``output``; returns a report."""
-    translator = load_translator(model, threads=threads, metadata=metadata)
+    """Translates ``input`` (an image or a folder) into PNGs under ``output``; returns a report.
+
+    ``model``: a .tflite file or an export directory (then ``path`` picks the path, default
+    the first). In a folder, unusable files are passed to ``warn(message)`` (default: stderr),
+    listed in ``report["skipped"]`` and skipped; ValueError when none was translated.
+    """
+    warn = warn or (lambda message: print(message, file=sys.stderr))
+    model = resolve_model(model, path)
+    translator = load_translator(
+        model, threads=threads, metadata=metadata, allow_below_bound=allow_below_bound
+    )
     os.makedirs(output, exist_ok=True)
     if target_domain is not None and target_domain.isdigit():
         target_domain = int(target_domain)
@@ -135,6 +173,7 @@ def run(
         "inputs": translator.input_names,
         "image_size": translator.image_size,
         "written": [],
+        "skipped": [],
     }
     log(
         f"{os.path.basename(model)}: inputs {', '.join(translator.input_names)}, "
@@ -154,13 +193,31 @@ def run(
         if not input:
             raise ValueError("--input is required: an image or a folder of images.")
         files = list_images(input)
+        channels = translator.channels
         first = None
-        for path in files:
-            image = _read_rgb(path)
+        for file in files:
+            try:
+                image = imaging.open_image(file, channels, max_pixels=translator.max_pixels)
+            except imaging.ImageError as e:
+                if not os.path.isdir(input):
+                    raise
+                report["skipped"].append({"file": file, "error": str(e)})
+                warn(f"skipped: {e}")
+                continue
             first = image if first is None else first
             out = translator.translate(image, target_domain=target_domain, seed=seed)
-            stem = os.path.splitext(os.path.basename(path))[0]
+            stem = os.path.splitext(os.path.basename(file))[0]
             report["written"] += _save(out, output, stem)
+        if first is None:
+            raise ValueError(
+                f"no image in {input} was translated: all {len(files)} files were unusable "
+                "(see the messages above)."
+            )
+        if report["skipped"]:
+            warn(
+                f"{len(files) - len(report['skipped'])} of {len(files)} images translated; "
+                f"{len(report['skipped'])} skipped."
+            )
 
         def call():
             return translator.translate(first, target_domain=target_domain, seed=seed)
@@ -181,21 +238,21 @@ def run(
     return report
 
 
-def _read_rgb(path):
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as e:
-        raise ValueError(f"{path} is not an image PIL can read ({e}).") from e
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Run an exported .tflite translation path with LiteRT (no TensorFlow)."
     )
-    parser.add_argument("--model", required=True, help="DIR/export/<path>[_variant].tflite")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="DIR/export/<path>[_variant].tflite, or DIR/export (the default variant of --path)",
+    )
+    parser.add_argument("--path", default=None, help="path name when --model is a directory")
+    parser.add_argument(
+        "--allow_below_bound",
+        action="store_true",
+        help="run a variant marked 'below bound' or 'failed' in metadata.json",
+    )
     parser.add_argument("--input", help="an image file or a folder of images")
     parser.add_argument("--output", default="edge_out", help="folder for the translated PNGs")
     parser.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads")
@@ -219,6 +276,8 @@ def main(argv=None):
             do_benchmark=args.benchmark,
             runs=args.runs,
             metadata=args.metadata,
+            allow_below_bound=args.allow_below_bound,
+            path=args.path,
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

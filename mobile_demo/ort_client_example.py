@@ -1,7 +1,10 @@
 """Calling an exported path from another service with only onnxruntime and numpy.
 
 The README's "from another service" snippet, kept here so a test runs it. ``images`` are uint8
-RGB arrays [N, S, S, 3] with S = the metadata's image_size (decode and resize them yourself).
+RGB arrays [N, S, S, 3] with S = the metadata's image_size, prepared as in training: the
+shorter side resized to S with antialiased bicubic filtering, then the centre square
+(``trainer.imaging.load(path, S)`` does exactly that with Pillow alone; the artifact's
+``preprocessing`` entry in metadata.json describes it).
 """
 
 import json

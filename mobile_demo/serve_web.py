@@ -67,20 +67,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return _resolve(self.server.export_dir, rest)
         return None
 
+    def _error(self, status, body, head_only):
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(body)
+
     def _send(self, head_only):
         url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        if "\0" in url_path or "\0" in self.path:
+            # os.path refuses NUL bytes with ValueError: a bad request, not a server error.
+            return self._error(400, b"bad request: the URL holds a NUL byte\n", head_only)
         path = self._file_for(url_path)
         if path is None:
             body = b"not found\n"
             if url_path.startswith("/vendor/") and not vendor_installed():
                 body = f"onnxruntime-web is not installed: {INSTALL_HINT}\n".encode()
-            self.send_response(404)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not head_only:
-                self.wfile.write(body)
-            return
+            return self._error(404, body, head_only)
         with open(path, "rb") as f:
             body = f.read()
         self.send_response(200)

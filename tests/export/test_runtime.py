@@ -1,4 +1,5 @@
-"""Translator: TF-free loading, pre/post-processing, multi-image input, clear errors."""
+"""Translator: TF-free loading, the one preprocessing, declared priors, below-bound refusal,
+multi-image input, clear errors."""
 
 import json
 import os
@@ -9,17 +10,37 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from export import runtime
 from export.runtime import Translator
+from trainer import imaging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _expected(model, image, size):
-    """What the Translator should return, computed with PIL + the Keras model."""
-    resized = np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC))
-    x = resized.astype(np.float32)[None] / 127.5 - 1.0
+    """What the Translator should return: ``imaging.load``'s preprocessing + the Keras model."""
+    x = imaging.to_float(imaging.fit(image, size))[None]
     y = np.asarray(model(x, training=False))[0]
-    return np.clip(np.round((y + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return imaging.to_uint8(y)
+
+
+@pytest.mark.parametrize("file", ["a2b.onnx", "a2b.tflite"])
+def test_non_square_image_matches_imaging_load_and_the_model(tiny_export, tmp_path, file):
+    """A 37x23 picture: the runtime crops and resizes exactly as ``imaging.load`` does, and its
+    output is the Keras model's on that picture within 1e-5."""
+    export_dir, model, _ = tiny_export
+    t = Translator(os.path.join(export_dir, file), threads=1)
+    pixels = np.random.default_rng(5).integers(0, 256, (23, 37, 3), dtype=np.uint8)
+    path = tmp_path / "wide.png"
+    Image.fromarray(pixels).save(path)
+    x = imaging.to_float(imaging.load(str(path), 16))[None]
+    for source in (str(path), path.read_bytes(), Image.open(path), pixels, [pixels]):
+        np.testing.assert_array_equal(t.preprocess(source), x)
+    y = np.asarray(model(x, training=False))
+    got = t.run({"image": t.preprocess(str(path))})["translated"]
+    assert np.max(np.abs(got - y)) <= 1e-5
+    diff = t.translate(str(path)).astype(int) - imaging.to_uint8(y[0]).astype(int)
+    assert np.abs(diff).max() <= 1
 
 
 @pytest.mark.parametrize("file", ["a2b.onnx", "a2b.tflite"])
@@ -163,5 +184,228 @@ def test_run_cli_file_and_folder(tiny_export, tmp_path):
     single = tmp_path / "single.png"
     args = ["--model", model, "--input", str(folder / "1.png"), "--output", str(single)]
     assert run.main([*args, "--keep_size"]) == 0
-    assert Image.open(single).size == (24, 20)
+    assert Image.open(single).size == (20, 20)  # the centre square the model saw
     assert run.main(["--model", model, "--input", str(tmp_path / "none.png"), "--output", "x"]) == 1
+
+
+def _identity_onnx(path, inputs, outputs):
+    """An ONNX model whose outputs are its inputs (``outputs[i] = inputs[i]``): what it returns
+    is exactly what the Translator fed it."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    def info(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", *shape[1:]])
+
+    nodes = [helper.make_node("Identity", [i], [o]) for (i, _), (o, _) in zip(inputs, outputs)]
+    graph = helper.make_graph(
+        nodes, "identity", [info(*i) for i in inputs], [info(*o) for o in outputs]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _noise_entry(z):
+    return {
+        "file": "z.onnx",
+        "status": "ok",
+        "inputs": [{"name": "z", "kind": "noise", "shape": [None, 8], **z}],
+        "outputs": [{"name": "y", "kind": "tensor", "shape": [None, 8]}],
+    }
+
+
+@pytest.mark.parametrize(
+    "z",
+    [
+        {"prior": {"distribution": "uniform", "low": -1.0, "high": 1.0}},
+        {"distribution": "uniform(-1, 1)"},  # metadata written before priors were stored
+    ],
+)
+def test_noise_is_drawn_from_the_declared_prior(tmp_path, z):
+    model = _identity_onnx(tmp_path / "z.onnx", [("z", [None, 8])], [("y", [None, 8])])
+    t = Translator(model, metadata=_noise_entry(z))
+    feeds = t.generate(2000, seed=0)
+    assert feeds.shape == (2000, 8)
+    assert feeds.min() >= -1.0 and feeds.max() <= 1.0
+    # Uniform, not a clipped normal: the spread of U(-1, 1) (std 0.577), all of the interval.
+    assert abs(float(feeds.std()) - 3**-0.5) < 0.02 and feeds.min() < -0.99 < 0.99 < feeds.max()
+
+
+def test_normal_prior_and_unknown_kind(tmp_path):
+    model = _identity_onnx(tmp_path / "z.onnx", [("z", [None, 8])], [("y", [None, 8])])
+    prior = {"prior": {"distribution": "normal", "mean": 2.0, "stddev": 0.5}}
+    feeds = Translator(model, metadata=_noise_entry(prior)).generate(4000, seed=1)
+    assert abs(float(feeds.mean()) - 2.0) < 0.02 and abs(float(feeds.std()) - 0.5) < 0.02
+    entry = _noise_entry({})
+    entry["inputs"][0]["kind"] = "tensor"
+    with pytest.raises(ValueError, match="cannot make up"):
+        Translator(model, metadata=entry).generate(1)
+
+
+GROUPS = [
+    {"name": "celeba", "labels": ["black_hair", "blond_hair", "male"]},
+    {"name": "rafd", "labels": ["happy", "male"]},
+]
+
+
+def _grouped(tmp_path):
+    model = _identity_onnx(
+        tmp_path / "g.onnx",
+        [("image", [None, 4, 4, 3]), ("c", [None, 5])],
+        [("translated", [None, 4, 4, 3]), ("c_out", [None, 5])],
+    )
+    labels = [x for g in GROUPS for x in g["labels"]]
+    image = {"kind": "image", "shape": [None, 4, 4, 3], "value_range": [-1, 1]}
+    entry = {
+        "file": "g.onnx",
+        "inputs": [
+            {"name": "image", **image},
+            {"name": "c", "kind": "onehot", "shape": [None, 5], "labels": labels, "groups": GROUPS},
+        ],
+        "outputs": [
+            {"name": "translated", **image},
+            {"name": "c_out", "kind": "tensor", "shape": [None, 5]},
+        ],
+    }
+    return Translator(model, metadata=entry)
+
+
+@pytest.mark.parametrize(
+    "name,index", [("blond_hair", 1), ("happy", 3), ("rafd/male", 4), ("celeba/male", 2)]
+)
+def test_grouped_labels_pick_the_label_in_its_group(tmp_path, name, index):
+    t = _grouped(tmp_path)
+    image = np.random.default_rng(0).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    out = t.translate(image, target_domain=name)
+    np.testing.assert_array_equal(out["translated"], image)
+    np.testing.assert_array_equal(out["c_out"], np.eye(5, dtype=np.float32)[index])
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [("male", "several groups.*GROUP/NAME"), ("svhn", "Unknown target_domain.*rafd/happy")],
+)
+def test_grouped_labels_errors_list_the_names(tmp_path, name, message):
+    with pytest.raises(ValueError, match=message):
+        _grouped(tmp_path).translate(np.zeros((4, 4, 3), np.uint8), target_domain=name)
+
+
+def mark(export_dir, copy, file, status, psnr=24.995):
+    """Copies ``export_dir`` to ``copy`` with ``file`` marked ``status`` (a PSNR miss)."""
+    import shutil
+
+    shutil.copytree(export_dir, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    for a in meta["artifacts"]:
+        if a["file"] == file:
+            a["status"] = status
+            a["parity"] = {
+                "bound": {"psnr": 25.0},
+                "test_images": {"psnr": psnr, "max_abs": 0.2, "examples": 64},
+                "judged_on": ["test_images"],
+                "passed": False,
+            }
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    return copy
+
+
+@pytest.mark.parametrize("status", ["below bound", "failed"])
+def test_below_bound_artifact_is_refused_unless_allowed(tiny_export, tmp_path, status):
+    copy = mark(tiny_export[0], tmp_path / "export", "a2b.tflite", status)
+    with pytest.raises(ValueError) as e:
+        Translator(str(copy / "a2b.tflite"))
+    message = str(e.value)
+    assert f"marked {status!r}" in message
+    # The figure with the digits that show which side of the bound it is on.
+    assert "PSNR 24.995 dB on 64 test images, bound >= 25 dB" in message
+    assert "allow_below_bound=True" in message
+    assert "a2b.onnx" in message  # the variant within its bound to use instead
+    t = Translator(str(copy / "a2b.tflite"), allow_below_bound=True)
+    assert t.status == status and t.translate(np.zeros((16, 16, 3), np.uint8)).shape == (16, 16, 3)
+
+
+def test_choose_artifact_prefers_the_fastest_variant_within_its_bound():
+    def art(precision, status="ok", path="a2b"):
+        suffix = "" if precision == "fp32" else "_" + precision
+        return {
+            "file": f"{path}{suffix}.tflite",
+            "path": path,
+            "format": "tflite",
+            "precision": precision,
+            "status": status,
+        }
+
+    meta = {"artifacts": [art("fp32"), art("fp16"), art("int8"), art("int8_full")]}
+    assert runtime.choose_artifact(meta)["file"] == "a2b_int8_full.tflite"
+    meta["artifacts"][3]["status"] = "below bound"
+    assert runtime.choose_artifact(meta)["file"] == "a2b.tflite"
+    meta["artifacts"][0]["status"] = "failed"
+    assert runtime.choose_artifact(meta)["file"] == "a2b_fp16.tflite"
+    with pytest.raises(ValueError, match="paths are a2b"):
+        runtime.choose_artifact(meta, "b2a")
+    meta = {"artifacts": [art("fp32", "failed"), art("int8_full", "below bound")]}
+    with pytest.raises(ValueError, match="within its parity bound.*below bound"):
+        runtime.choose_artifact(meta)
+
+
+def bomb_png(width, height):
+    """A valid 1x1 PNG whose header claims width x height (what a decompression bomb shows)."""
+    import io
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(buf, format="PNG")
+    data = buf.getvalue()
+    chunk = b"IHDR" + struct.pack(">II", width, height) + data[24:29]
+    return data[:12] + chunk + struct.pack(">I", zlib.crc32(chunk)) + data[33:]
+
+
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("empty.png", b"", "empty"),
+        ("notes.png", b"not an image at all", "Cannot read image"),
+        ("bomb.png", None, "decompression bomb"),
+    ],
+)
+def test_run_cli_bad_files_named_and_skipped(tiny_export, tmp_path, capsys, name, data, message):
+    from export import run
+
+    model = os.path.join(tiny_export[0], "a2b.onnx")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(folder / "good.png")
+    (folder / name).write_bytes(bomb_png(30000, 30000) if data is None else data)
+    out = tmp_path / "o"
+    assert run.main(["--model", model, "--input", str(folder), "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert name in err and message in err and "Traceback" not in err
+    assert "1 of 2 images translated" in err
+    assert sorted(os.listdir(out)) == ["good.png"]
+    # Alone, the bad file is the run's error: named, exit 1, no traceback.
+    args = ["--model", model, "--input", str(folder / name), "--output", str(tmp_path / "x.png")]
+    assert run.main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and name in err and "Traceback" not in err
+    # A folder of only bad files: exit 1, saying nothing was translated.
+    os.remove(folder / "good.png")
+    assert run.main(["--model", model, "--input", str(folder), "--output", str(out)]) == 1
+    assert "no image was translated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("file", ["a2b.onnx", "a2b.tflite"])
+def test_run_cli_non_square_image_is_the_one_preprocessing(tiny_export, tmp_path, file):
+    from export import run
+
+    export_dir, model, _ = tiny_export
+    pixels = np.random.default_rng(8).integers(0, 256, (41, 26, 3), dtype=np.uint8)
+    src, dst = tmp_path / "tall.png", tmp_path / "out.png"
+    Image.fromarray(pixels).save(src)
+    args = ["--model", os.path.join(export_dir, file), "--input", str(src), "--output", str(dst)]
+    assert run.main(args) == 0
+    y = np.asarray(model(imaging.to_float(imaging.load(str(src), 16))[None], training=False))[0]
+    diff = np.asarray(Image.open(dst)).astype(int) - imaging.to_uint8(y).astype(int)
+    assert np.abs(diff).max() <= 1

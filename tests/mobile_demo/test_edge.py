@@ -184,3 +184,74 @@ def test_empty_folder_and_cli_error(export_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="no image files"):
         edge.run(model, str(empty), str(tmp_path / "out"), log=lambda *a: None)
     assert edge.main([f"--model={model}", f"--input={empty}", f"--output={tmp_path}"]) == 2
+
+
+def test_bad_files_in_a_folder_are_named_and_skipped(export_dir, image_folder, tmp_path):
+    from tests.export.test_runtime import bomb_png
+
+    (image_folder / "empty.png").write_bytes(b"")
+    (image_folder / "bomb.png").write_bytes(bomb_png(30000, 30000))
+    (image_folder / "text.jpg").write_text("not a picture")
+    model = os.path.join(export_dir, "a2b.tflite")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mobile_demo.edge",
+            f"--model={model}",
+            f"--input={image_folder}",
+            f"--output={tmp_path / 'out'}",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for name, why in (
+        ("empty.png", "empty"),
+        ("bomb.png", "decompression bomb"),
+        ("text.jpg", "Cannot read image"),
+    ):
+        line = next(x for x in proc.stderr.splitlines() if name in x)
+        assert line.startswith("skipped:") and why in line
+    assert "4 of 7 images translated; 3 skipped" in proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(report["written"]) == 4 and len(report["skipped"]) == 3
+    # Nothing usable: exit 2, saying no image was translated.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.png").write_bytes(b"")
+    from mobile_demo import edge
+
+    assert edge.main([f"--model={model}", f"--input={bad}", f"--output={tmp_path / 'o2'}"]) == 2
+    assert edge.main([f"--model={model}", f"--input={bad / 'empty.png'}", "--output=x"]) == 2
+
+
+def test_export_dir_runs_the_default_variant_and_refuses_below_bound(export_dir, tmp_path, capsys):
+    from mobile_demo import edge
+    from tests.export.test_runtime import mark
+
+    image = tmp_path / "in.png"
+    Image.fromarray(np.full((20, 30, 3), 128, np.uint8)).save(image)
+    report = edge.run(export_dir, str(image), str(tmp_path / "o"), path="a2b", log=lambda *a: None)
+    meta = json.load(open(os.path.join(export_dir, "metadata.json")))
+    ok = {a["file"] for a in meta["artifacts"] if a["status"] == "ok"}
+    want = next(
+        f"a2b{s}.tflite" for s in ("_int8_full", "", "_fp16", "_int8") if f"a2b{s}.tflite" in ok
+    )
+    assert os.path.basename(report["model"]) == want
+
+    copy = mark(export_dir, tmp_path / "export", "a2b_int8_full.tflite", "below bound", 23.7)
+    report = edge.run(str(copy), str(image), str(tmp_path / "o"), path="a2b", log=lambda *a: None)
+    assert os.path.basename(report["model"]) != "a2b_int8_full.tflite"  # never the default
+    model = str(copy / "a2b_int8_full.tflite")
+    args = [f"--model={model}", f"--input={image}", f"--output={tmp_path / 'o3'}"]
+    assert edge.main(args) == 2
+    err = capsys.readouterr().err
+    assert "below bound" in err and "PSNR 23.70 dB" in err and "bound >= 25 dB" in err
+    assert "--allow_below_bound" in err and "Traceback" not in err
+    assert edge.main([*args, "--allow_below_bound"]) == 0
