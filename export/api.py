@@ -22,7 +22,8 @@ from export import onnx as onnx_lib
 
 FORMATS = ("tflite", "onnx", "keras", "savedmodel")
 _ALIASES = {"saved_model": "savedmodel", "tf_saved_model": "savedmodel", "lite": "tflite"}
-TEST_EXAMPLES = 8
+# Test images per path: quantized variants are judged on them (verify.QUANTIZED_EXAMPLES).
+TEST_EXAMPLES = verify.QUANTIZED_EXAMPLES
 RANDOM_EXAMPLES = 4
 CALIBRATION_EXAMPLES = 32
 
@@ -143,7 +144,9 @@ def export_path(
     test = _fit_images(test_images, image_spec)
     if test is not None:
         feed_sets[verify.TEST_SET] = verify.make_feeds(inputs, images=test, seed=seed)
-    feed_sets[verify.RANDOM_SET] = verify.make_feeds(inputs, n=RANDOM_EXAMPLES, seed=seed + 1)
+    # Without test images the random set is what quantized variants are judged on.
+    n_random = RANDOM_EXAMPLES if test is not None else verify.QUANTIZED_EXAMPLES
+    feed_sets[verify.RANDOM_SET] = verify.make_feeds(inputs, n=n_random, seed=seed + 1)
     reference = {s: graph.keras_outputs(model, f) for s, f in feed_sets.items()}
     calibration = calibration_samples(inputs, _fit_images(calibration_images, image_spec))
 
@@ -177,9 +180,7 @@ def export_path(
         try:
             runner = verify.runner(path, artifact)
             artifact["parity"] = verify.check(runner, reference, feed_sets, artifact)
-            artifact["status"] = (
-                metadata_lib.OK if artifact["parity"]["passed"] else metadata_lib.FAILED
-            )
+            artifact["status"] = verify.verdict(artifact)
         except Exception as e:
             fail(artifact, "parity check", e)
         artifacts.append(artifact)
@@ -297,14 +298,19 @@ def export_paths(
     metadata_lib.write_metadata(export_dir, meta)
 
     failed = [a for a in artifacts if a.get("status") == metadata_lib.FAILED]
+    below = [a for a in artifacts if a.get("status") == metadata_lib.BELOW_BOUND]
     report = verify.table(artifacts)
+    if below:
+        report += "\n" + below_bound_note(below)
     if print_table:
         print(f"\nExported to {export_dir}\n{report}\n", flush=True)
     result = {
         "export_dir": export_dir,
         "artifacts": artifacts,
-        "headline": [verify.headline(a) for a in artifacts],
+        "headline": [verify.headline(a) for a in artifacts]
+        + ([below_bound_note(below)] if below else []),
         "failed": len(failed),
+        "below_bound": len(below),
         "table": report,
         "metadata": meta_path,
     }
@@ -317,6 +323,16 @@ def export_paths(
     return result
 
 
+def below_bound_note(artifacts):
+    """The loud line under the table when quantized variants missed their PSNR bound."""
+    files = ", ".join(a["file"] for a in artifacts)
+    return (
+        f"WARNING: {len(artifacts)} quantized variant(s) below their PSNR bound: {files}. They "
+        "are kept and marked \"below bound\" in metadata.json; runtimes refuse them unless "
+        "explicitly allowed. Use the fp32 artifacts, or train longer and re-export."
+    )
+
+
 def export_model_dir(
     model_dir,
     formats=("tflite", "onnx"),
@@ -326,9 +342,10 @@ def export_model_dir(
 ):
     """Exports the latest checkpoint of ``model_dir`` (see the module docstring).
 
-    Returns ``{"export_dir", "artifacts", "headline", "failed", "table", "metadata"}``;
-    raises ValueError when an artifact misses its parity bound, unless
-    ``allow_parity_failure``, and FileNotFoundError when model_dir has no trained model.
+    Returns ``{"export_dir", "artifacts", "headline", "failed", "below_bound", "table",
+    "metadata"}``; raises ValueError when a float32 artifact misses its parity bound or cannot be
+    written, unless ``allow_parity_failure`` (quantized variants below their PSNR bound are
+    counted in "below_bound" and never raise), and FileNotFoundError when model_dir has no trained model.
     """
     formats = normalize_formats(formats)
     if not formats:

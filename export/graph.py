@@ -114,9 +114,12 @@ def serving_function(model):
     return tf.function(serve, input_signature=specs), specs
 
 
-def keras_outputs(model, feeds):
-    """{output name: numpy} of the Keras model on ``{input name: array}``."""
-    in_names, out_names = io_names(model)
+def keras_outputs(model, feeds, in_names=None, out_names=None):
+    """{output name: numpy} of the Keras model on ``{input name: array}``; inputs are taken and
+    outputs named in order by ``in_names`` / ``out_names`` (default: the model's own)."""
+    if in_names is None or out_names is None:
+        own_in, own_out = io_names(model)
+        in_names, out_names = in_names or own_in, out_names or own_out
     outs = call_model(model, [tf.constant(feeds[n], tf.float32) for n in in_names])
     return {
         n: np.asarray(keras.ops.convert_to_numpy(o), np.float32) for n, o in zip(out_names, outs)
@@ -140,10 +143,60 @@ def write_savedmodel(model, directory):
     return directory
 
 
+def flatten(model):
+    """(flat model, renamed layers): ``model`` rebuilt as one functional graph over the same
+    layer objects, nested functional models inlined.
+
+    A path built from two models that share layers (CoGAN's ``sample``: ``g1(z), g2(z)`` with a
+    common trunk) saves the shared layers under both nested models; Keras then loads their
+    weights into the first only ("Layer 'project' expected 2 variables, but received 0"). Flat,
+    each layer is stored once and called as often as the path uses it. Distinct layers of the
+    same name in different nested models are renamed ``{model}_{name}`` for the flat graph;
+    ``restore_names(renamed)`` gives them their names back.
+    """
+    from keras.src.models.functional import Functional
+
+    owners, renamed = {}, []
+
+    def inline(sub, inputs):
+        def operation(op):
+            if isinstance(op, Functional):
+                return lambda *args, **kwargs: inline(op, args[0] if len(args) == 1 else args)
+            if owners.setdefault(op.name, op) is not op:
+                new, i = f"{sub.name}_{op.name}", 1
+                while new in owners:
+                    new, i = f"{sub.name}_{op.name}_{i}", i + 1
+                renamed.append((op, op.name))
+                op.name = new
+                owners[new] = op
+            return op
+
+        return sub._run_through_graph(inputs, operation_fn=operation)
+
+    try:
+        inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name) for t in model.inputs]
+        outputs = inline(model, inputs)
+        flat = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name=model.name)
+    except BaseException:
+        restore_names(renamed)
+        raise
+    return flat, renamed
+
+
+def restore_names(renamed):
+    for op, name in reversed(renamed):
+        op.name = name
+
+
 def write_keras(model, path):
-    """``model`` in the Keras v3 format, written to a temporary name first."""
+    """``model`` in the Keras v3 format (as one flat graph, see ``flatten``), written to a
+    temporary name first."""
+    flat, renamed = flatten(model)
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".tmp-{os.path.basename(path)}")
-    model.save(tmp)
+    try:
+        flat.save(tmp)
+    finally:
+        restore_names(renamed)
     os.replace(tmp, path)
     return path
 
