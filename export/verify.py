@@ -66,8 +66,8 @@ def compare(reference, outputs, output_specs):
 
 def make_feeds(input_specs, images=None, n=4, seed=0):
     """``{input name: float32 batch}`` for a path: ``images`` (already in the input's value
-    range) or uniform random values for the image input, one-hot vectors cycling through the
-    labels, standard-normal noise."""
+    range) or uniform random values in the value range for the image input, one-hot vectors
+    cycling through the labels, noise drawn from the input's declared ``prior``."""
     rng = np.random.default_rng(seed)
     if images is not None:
         n = len(images)
@@ -83,8 +83,13 @@ def make_feeds(input_specs, images=None, n=4, seed=0):
         elif kind == "onehot":
             depth = shape[-1]
             feeds[spec["name"]] = np.eye(depth, dtype=np.float32)[np.arange(n) % depth]
+        elif kind == "noise":
+            feeds[spec["name"]] = metadata_lib.sample_prior(spec["prior"], shape, rng)
         else:
-            feeds[spec["name"]] = rng.standard_normal(shape).astype(np.float32)
+            raise ValueError(
+                f"Input {spec['name']!r} is declared {kind!r}: parity checks can feed image, "
+                "onehot and noise inputs; declare it as one of them."
+            )
     return feeds
 
 
@@ -103,9 +108,8 @@ def runner(path, artifact):
 
         # safe_mode=True: what a user loading an untrusted file would do.
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        in_names = [s["name"] for s in artifact["inputs"]]
         out_names = [s["name"] for s in artifact["outputs"]]
-        return lambda feeds: keras_outputs(model, feeds, in_names, out_names)
+        return lambda feeds: keras_outputs(model, feeds, out_names)
     if fmt == "savedmodel":
         import tensorflow as tf
 

@@ -11,14 +11,14 @@ import pytest
 
 from export import api, verify
 from export import metadata as metadata_lib
+from trainer import imaging
 from trainer.config import EXPORT_FORMATS
-from trainer.train_lib import Trained
 
 from .conftest import SIZE, tiny_generator
 
 
-def test_formats_match_the_trainer_flag():
-    assert set(api.FORMATS) == set(EXPORT_FORMATS)
+def test_formats_are_defined_once():
+    assert api.FORMATS is metadata_lib.FORMATS is EXPORT_FORMATS
     assert api.normalize_formats("tflite, ONNX,saved_model") == ("tflite", "onnx", "savedmodel")
     assert api.normalize_formats(["none"]) == ()
     with pytest.raises(ValueError, match="Unknown export format 'coreml'"):
@@ -44,7 +44,6 @@ class FakeMethod:
 
 @pytest.fixture
 def fake_model_dir(tmp_path, monkeypatch, digits_data_dir):
-    from trainer import train_lib
     from trainer.config import Config, DataConfig, EvalConfig, TrainConfig
 
     config = Config(
@@ -59,9 +58,9 @@ def fake_model_dir(tmp_path, monkeypatch, digits_data_dir):
 
     def fake_load(model_dir, step=None):
         assert model_dir == str(tmp_path)
-        return Trained(model=method, config=config, step=12, checkpoint=ckpt)
+        return types.SimpleNamespace(model=method, config=config, step=12, checkpoint=ckpt)
 
-    monkeypatch.setattr(train_lib, "load_trained", fake_load)
+    monkeypatch.setattr(api, "load_trained", fake_load)
     return types.SimpleNamespace(dir=str(tmp_path), method=method, checkpoint=ckpt)
 
 
@@ -89,6 +88,7 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
         }
     ]
     assert a["outputs"][0]["name"] == "translated" and a["outputs"][0]["kind"] == "image"
+    assert a["preprocessing"] == imaging.PREPROCESSING
     assert a["size_bytes"] == os.path.getsize(os.path.join(export_dir, "a2b.onnx"))
     # Parity on held-out test images of the source domain and on random inputs.
     assert a["parity"]["judged_on"] == ["test_images", "random"] and a["parity"]["passed"]
@@ -206,11 +206,3 @@ def test_psnr_and_compare():
     assert figures["max_abs"] == pytest.approx(0.5) and figures["mean_abs"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="shape"):
         verify.compare({"y": ref}, {"y": ref[:, :2]}, specs)
-
-
-def test_infer_kind():
-    assert metadata_lib.infer_kind("image", [None, 8, 8, 3]) == "image"
-    assert metadata_lib.infer_kind("target_domain", [None, 5]) == "onehot"
-    assert metadata_lib.infer_kind("c", [None, 2], labels=["a", "b"]) == "onehot"
-    assert metadata_lib.infer_kind("z", [None, 2], labels=["a", "b"]) == "noise"
-    assert metadata_lib.infer_kind("z", [None, 64]) == "noise"
