@@ -7,10 +7,13 @@
 ``export_paths`` does the same for any ``{name: trainer.methods.paths.Path}`` (no model_dir
 needed), which is what the tests and new methods use to check their ``translation_paths()``.
 Every input and output entry of ``metadata.json`` comes from the path's declaration; paths
-declared ``exported=False`` are skipped.
+declared ``exported=False`` are skipped. Each export is a transaction (``export.transaction``):
+the export directory holds the old complete set or the new one, never a mix, and re-exporting
+some paths or formats of the same checkpoint carries the other artifacts into the new set.
 """
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -20,7 +23,7 @@ import time
 import numpy as np
 from absl import logging
 
-from export import graph, tflite, verify
+from export import graph, tflite, transaction, verify
 from export import metadata as metadata_lib
 from export import onnx as onnx_lib
 from trainer import imaging
@@ -83,9 +86,7 @@ def legacy_path(name, model, info=None, default_prior=None):
         for n, t in zip(out_names, model.outputs)
     )
     extra = {
-        k: v
-        for k, v in info.items()
-        if k not in _INFO_KEYS and not k.endswith("_distribution")
+        k: v for k, v in info.items() if k not in _INFO_KEYS and not k.endswith("_distribution")
     }
     return paths_lib.Path(
         model=model,
@@ -409,40 +410,70 @@ def export_paths(
     if not declared:
         raise ValueError("There are no exported translation paths to export.")
     images = images or {}
-    os.makedirs(export_dir, exist_ok=True)
     if run is None:
         first = next(iter(declared.values()))
         run = metadata_lib.run_fields(None, None, None, _image_size(first), ())
-    artifacts = []
-    for name, path in declared.items():
-        test, calibration = images.get(name, (None, None))
-        artifacts += export_path(
-            name,
-            path,
-            export_dir,
-            formats,
-            run=run,
-            test_images=test,
-            calibration_images=calibration,
+    with transaction.Transaction(export_dir) as tx:
+        old = _current_metadata(tx)
+        artifacts = []
+        for name, path in declared.items():
+            test, calibration = images.get(name, (None, None))
+            artifacts += export_path(
+                name,
+                path,
+                tx.build_dir,
+                formats,
+                run=run,
+                test_images=test,
+                calibration_images=calibration,
+            )
+        meta = metadata_lib.new_metadata(run, {n: p.info() for n, p in declared.items()})
+        meta["formats"] = list(formats)
+        meta["artifacts"] = metadata_lib.merge_artifacts(
+            carry_over(tx, old, artifacts, run), artifacts
         )
-
+        for a in meta["artifacts"]:
+            meta["paths"].setdefault(a["path"], (old or {}).get("paths", {}).get(a["path"], {}))
+        metadata_lib.write_metadata(tx.build_dir, meta)
+        tx.commit()
     meta_path = os.path.join(export_dir, metadata_lib.METADATA_FILE)
-    old = []
-    if os.path.exists(meta_path):
-        try:
-            old = metadata_lib.read_metadata(meta_path)["artifacts"]
-        except ValueError:
-            old = []
-    # Re-exporting some paths or formats keeps the other entries of an earlier export, unless
-    # they belong to another run.
-    old = [a for a in old if a.get("checkpoint") == run.get("checkpoint")]
-    meta = metadata_lib.new_metadata(run, {n: p.info() for n, p in declared.items()})
-    meta["formats"] = list(formats)
-    meta["artifacts"] = metadata_lib.merge_artifacts(old, artifacts)
-    for a in meta["artifacts"]:
-        meta["paths"].setdefault(a["path"], {})
-    metadata_lib.write_metadata(export_dir, meta)
     return _result(export_dir, artifacts, meta_path, allow_parity_failure, print_table)
+
+
+def _current_metadata(tx):
+    """The metadata of the set being replaced, or None (none, or unreadable)."""
+    if not tx.current_dir:
+        return None
+    path = os.path.join(tx.current_dir, metadata_lib.METADATA_FILE)
+    try:
+        if tx.remote:
+            import tensorflow as tf
+
+            with tf.io.gfile.GFile(path, "r") as f:
+                return metadata_lib.parse_metadata(f.read(), path)
+        return metadata_lib.read_metadata(path)
+    except (FileNotFoundError, ValueError) as e:
+        logging.warning("Not keeping the earlier export's artifacts: %s", e)
+        return None
+
+
+def carry_over(tx, old, artifacts, run):
+    """Entries of the current set that stay valid beside ``artifacts`` (same checkpoint, not
+    re-exported), their files put into the new set; re-exporting some paths or formats keeps
+    the others."""
+    if not old:
+        return []
+    new_files = {a["file"] for a in artifacts}
+    keep = [
+        a
+        for a in old.get("artifacts", [])
+        if a.get("file") not in new_files
+        and a.get("checkpoint") == run.get("checkpoint")
+        and a.get("step") == run.get("step")
+    ]
+    without_file = [a for a in keep if a.get("status") == metadata_lib.NOT_SUPPORTED]
+    carried = set(tx.carry([a["file"] for a in keep if a not in without_file]))
+    return without_file + [a for a in keep if a["file"] in carried]
 
 
 def _result(export_dir, artifacts, meta_path, allow_parity_failure, print_table):
@@ -493,14 +524,56 @@ def _select(method, declared, names):
     unknown = [n for n in names if n not in exported]
     if unknown:
         inverse = [n for n in unknown if n in declared]
-        note = (
-            f" ({', '.join(inverse)} run in Python only and are not exported)" if inverse else ""
-        )
+        note = f" ({', '.join(inverse)} run in Python only and are not exported)" if inverse else ""
         raise ValueError(
             f"{method} has no path {', '.join(unknown)}{note}: its paths are "
             f"{', '.join(exported)} (--paths takes a comma list of them)."
         )
     return {n: exported[n] for n in names}
+
+
+def check_model_dir(model_dir):
+    """Refuses a --model_dir that is missing, a file, or has an unreadable config.json, with
+    the file named and the fix."""
+    import tensorflow as tf
+
+    from trainer import config as config_lib
+
+    gfile = tf.io.gfile
+    written_by = "the directory `python -m trainer.main` wrote (config.json and checkpoints/)"
+    if not gfile.exists(model_dir):
+        raise FileNotFoundError(f"--model_dir={model_dir} does not exist: pass {written_by}.")
+    if not gfile.isdir(model_dir):
+        raise ValueError(f"--model_dir={model_dir} is a file, not a directory: pass {written_by}.")
+    path = os.path.join(model_dir, "config.json")
+    if not gfile.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: --model_dir must be {written_by}.")
+    fix = "restore it from the run that wrote it, or train into a new --model_dir"
+    try:
+        with gfile.GFile(path, "rb") as f:
+            config_lib.Config.from_dict(json.loads(f.read()))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): {fix}.") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(
+            f"{path} is not a run configuration ({type(e).__name__}: {e}): {fix}."
+        ) from None
+
+
+def relative_checkpoint(model_dir, checkpoint):
+    """``checkpoint`` relative to ``model_dir`` (``checkpoints/ckpt-40``), or just its name: no
+    path of the training machine ships with a model."""
+    if not checkpoint:
+        return checkpoint
+    root = str(model_dir).rstrip("/") + "/"
+    checkpoint = str(checkpoint)
+    if checkpoint.startswith(root):
+        return checkpoint[len(root) :]
+    if not transaction.is_remote(checkpoint) and not transaction.is_remote(root):
+        rel = os.path.relpath(os.path.abspath(checkpoint), os.path.abspath(root))
+        if not rel.startswith(".."):
+            return rel
+    return checkpoint.rstrip("/").rsplit("/", 1)[-1]
 
 
 def export_model_dir(
@@ -521,13 +594,18 @@ def export_model_dir(
     formats = normalize_formats(formats)
     if not formats:
         raise ValueError(f"No export formats given: choose from {', '.join(FORMATS)}.")
+    check_model_dir(model_dir)
     trained = load_trained(model_dir)
     config = trained.config
     selected = _select(config.method, method_paths(trained.model), paths)
     d = config.data
     domains = list(d.domains) or [x for x in (d.domain_a, d.domain_b) if x]
     run = metadata_lib.run_fields(
-        config.method, trained.step, trained.checkpoint, d.image_size, domains
+        config.method,
+        trained.step,
+        relative_checkpoint(model_dir, trained.checkpoint),
+        d.image_size,
+        domains,
     )
     run["dataset"] = d.dataset
     images = {

@@ -166,7 +166,9 @@ def flatten(model):
         return sub._run_through_graph(inputs, operation_fn=operation)
 
     try:
-        inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name) for t in model.inputs]
+        inputs = [
+            keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name) for t in model.inputs
+        ]
         outputs = inline(model, inputs)
         flat = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name=model.name)
     except BaseException:

@@ -6,7 +6,7 @@ Layout (``FORMAT_VERSION`` 1)::
 
     {
       "format_version": 1,
-      "method": "cyclegan", "step": 1000, "checkpoint": ".../ckpt-1000",
+      "method": "cyclegan", "step": 1000, "checkpoint": "checkpoints/ckpt-1000",
       "image_size": 256, "domains": ["horse", "zebra"], "value_range": [-1.0, 1.0],
       "paths": {"a2b": {"source_domain": "horse", "target_domain": "zebra", ...}},
       "artifacts": [
@@ -21,6 +21,9 @@ Layout (``FORMAT_VERSION`` 1)::
         }
       ]
     }
+
+``checkpoint`` is relative to the model dir: nothing shipped with a model names a directory of
+the machine that trained it.
 
 Every artifact entry repeats the run-level fields (method, step, checkpoint, image size,
 domains, path info), so one entry describes its file completely; the same entry is stored in
@@ -181,8 +184,16 @@ def read_metadata(path):
             "--model_dir=DIR`, which writes metadata.json beside the artifacts."
         )
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
+        with open(path, "rb") as f:
+            return parse_metadata(f.read(), path)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); re-export the model.") from e
+
+
+def parse_metadata(text, path=METADATA_FILE):
+    """The metadata dict of a metadata.json's text; ValueError naming ``path`` otherwise."""
+    try:
+        meta = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON ({e}); re-export the model.") from e
     if not isinstance(meta, dict) or "artifacts" not in meta:

@@ -73,7 +73,10 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
     meta = json.load(open(os.path.join(export_dir, "metadata.json")))
     assert meta["format_version"] == metadata_lib.FORMAT_VERSION
     assert meta["method"] == "cyclegan" and meta["step"] == 12
-    assert meta["checkpoint"] == fake_model_dir.checkpoint
+    # Stored relative to the model dir: no path of the training machine ships with the model.
+    assert meta["checkpoint"] == "checkpoints/ckpt-12"
+    text = open(os.path.join(export_dir, "metadata.json")).read()
+    assert fake_model_dir.dir not in text and not os.path.isabs(a_checkpoint(meta))
     assert meta["image_size"] == SIZE and meta["domains"] == ["mnist", "mnist_m"]
     (a,) = meta["artifacts"]
     assert a["file"] == "a2b.onnx" and a["format"] == "onnx" and a["precision"] == "fp32"
@@ -98,6 +101,8 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
     proto = onnx.load(os.path.join(export_dir, "a2b.onnx"))
     props = {p.key: p.value for p in proto.metadata_props}
     embedded = json.loads(props[metadata_lib.ONNX_METADATA_KEY])
+    assert not any(fake_model_dir.dir in v for v in props.values())
+    assert embedded["checkpoint"] == "checkpoints/ckpt-12"
     assert embedded["parity"] == a["parity"] and props["domains"] == "mnist,mnist_m"
     assert proto.opset_import[0].version >= 17
     assert proto.graph.input[0].name == "image"
@@ -107,6 +112,20 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
     api.export_model_dir(fake_model_dir.dir, formats="onnx", paths=["b2a"])
     meta = json.load(open(os.path.join(export_dir, "metadata.json")))
     assert [a["file"] for a in meta["artifacts"]] == ["a2b.onnx", "b2a.onnx"]
+
+
+def a_checkpoint(meta):
+    (checkpoint,) = {a["checkpoint"] for a in meta["artifacts"]}
+    return checkpoint
+
+
+def test_relative_checkpoint():
+    assert api.relative_checkpoint("/r/run", "/r/run/checkpoints/ckpt-4") == "checkpoints/ckpt-4"
+    assert api.relative_checkpoint("gs://b/run/", "gs://b/run/checkpoints/ckpt-4") == (
+        "checkpoints/ckpt-4"
+    )
+    assert api.relative_checkpoint("/r/run", "/elsewhere/ckpt-4") == "ckpt-4"
+    assert api.relative_checkpoint("/r/run", None) is None
 
 
 def test_unknown_path_and_no_formats(fake_model_dir):
