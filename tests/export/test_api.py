@@ -53,6 +53,7 @@ def fake_model_dir(tmp_path, monkeypatch, digits_data_dir):
         eval=EvalConfig(),
         hparams={},
     )
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     method = FakeMethod()
     ckpt = str(tmp_path / "checkpoints" / "ckpt-12")
 
