@@ -18,6 +18,12 @@ from export import api  # noqa: E402
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("model_dir", None, "A directory written by `python -m trainer.main`.")
+flags.register_validator(
+    "model_dir",
+    bool,
+    message="--model_dir is required: the directory a training run wrote "
+    "(python -m export.main --model_dir=runs/cyclegan).",
+)
 flags.DEFINE_alias("checkpoint_dir", "model_dir")
 flags.DEFINE_list(
     "formats",
@@ -46,10 +52,15 @@ def main(argv):
             paths=FLAGS.paths or None,
             export_dir=FLAGS.export_dir,
         )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # OSError: missing files, permissions (named inside)
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
     print(f"metadata: {result['metadata']}")
+    if result["below_bound"]:
+        print(
+            f"warning: {result['below_bound']} quantized variant(s) below their PSNR bound, "
+            "kept and marked in metadata.json (see the table)."
+        )
     if result["failed"]:
         print(f"{result['failed']} artifact(s) failed parity (allowed by --allow_parity_failure).")
 

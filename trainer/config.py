@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from export.metadata import FORMATS as EXPORT_FORMATS  # noqa: F401  (plain Python, no TF)
+
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
-EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel")
 
 
 class HParams(Mapping):
