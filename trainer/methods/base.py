@@ -16,7 +16,19 @@ from trainer.methods import hparams as hparams_lib
 from trainer.methods.hparams import COMMON_HPARAMS, HParam
 from trainer.methods.paths import image_path
 
-__all__ = ["COMMON_HPARAMS", "HParam", "LinearDecay", "TranslationModel", "unique_variables"]
+__all__ = [
+    "COMMON_HPARAMS",
+    "KNOWN_CAPABILITIES",
+    "HParam",
+    "LinearDecay",
+    "TranslationModel",
+    "unique_variables",
+]
+
+# What a method can declare in CAPABILITIES: "uda" (a classifier head, ``classify``),
+# "noise_prior" (a path takes a declared noise input), "conditional" (a path takes a one-hot
+# condition such as a target domain).
+KNOWN_CAPABILITIES = frozenset({"uda", "noise_prior", "conditional"})
 
 
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
