@@ -99,7 +99,7 @@ def export_formats():
     from export import api
     from export import metadata as metadata_lib
 
-    return tuple(getattr(metadata_lib, "EXPORT_FORMATS", None) or api.FORMATS)
+    return tuple(getattr(metadata_lib, "FORMATS", None) or api.FORMATS)
 
 
 # -- fixtures: one trained build per method, one export per method ----------------------------
