@@ -116,7 +116,7 @@ def trained(request, method_config, random_batch):
     model.make_optimizers(total_steps=10)
     batch = unit_batch(cls, random_batch)
     before = snapshot(state_variables(model))
-    logs = tf.function(model.train_step)(batch)
+    logs = model.train_step(batch)  # eager: tracing costs more than a tiny step
     return dict(
         method=method, cls=cls, config=config, model=model, batch=batch, before=before, logs=logs
     )
@@ -378,6 +378,7 @@ def _status_names():
     return m.OK, m.BELOW_BOUND, getattr(m, "SKIPPED", "skipped"), m.FAILED
 
 
+@pytest.mark.slow  # every path to every format: about a minute per method
 def test_every_path_exports_to_every_format_within_parity(trained, exported, capsys):
     ok, below, skipped, failed = _status_names()
     method = trained["method"]
@@ -409,6 +410,7 @@ def _runnable(exported):
             yield a
 
 
+@pytest.mark.slow
 def test_translator_runs_every_artifact_from_its_metadata(trained, exported):
     from export import metadata as metadata_lib
     from export.runtime import Translator
