@@ -244,6 +244,7 @@ class CoGAN(UDAHead, TranslationModel):
             max_iter=hp.invert_steps,
             restarts=hp.invert_restarts,
             loss=hp.invert_loss,
+            bound=self.PRIOR["high"],  # the box of the symmetric uniform prior
             seed=self.config.train.seed,
         )[0]
 
@@ -262,7 +263,8 @@ class CoGAN(UDAHead, TranslationModel):
     def sample_images(self, batch):
         x_a = batch["x_a"]
         n = tf.shape(x_a)[0]
-        z = tf.random.stateless_uniform((n, self.hp.latent_dim), seed=(0, 0), minval=-1, maxval=1)
+        low, high = self.PRIOR["low"], self.PRIOR["high"]
+        z = tf.random.stateless_uniform((n, self.hp.latent_dim), (0, 0), minval=low, maxval=high)
         z_a = tf.constant(self.invert(x_a, "a"))
         return {
             "pairs": [self.gen_a(z, training=False), self.gen_b(z, training=False)],
