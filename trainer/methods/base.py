@@ -47,6 +47,7 @@ class TranslationModel(keras.Model):
     CRITICS: ClassVar[frozenset] = frozenset({"disc"})
 
     def __init__(self, config, **kwargs):
+        config = self.complete_config(config)
         self.validate_config(config)
         super().__init__(name=config.method, **kwargs)
         self.config = config
@@ -68,6 +69,16 @@ class TranslationModel(keras.Model):
     def shape_hparams(cls):
         """Hyperparameters a resumed run must keep (they change variable shapes)."""
         return hparams_lib.shape_hparams(cls.hparam_specs())
+
+    @classmethod
+    def complete_config(cls, config):
+        """``config`` with defaults for hyperparameters it lacks (a run saved before they
+        existed restores with the behaviour it was trained with)."""
+        specs = cls.hparam_specs()
+        missing = {k: s.default for k, s in specs.items() if k not in config.hparams}
+        if not missing:
+            return config
+        return config.replace(hparams=type(config.hparams)({**missing, **config.hparams}))
 
     @classmethod
     def validate_config(cls, config):

@@ -182,3 +182,11 @@ def test_shape_hparams_are_declared_on_the_methods():
     assert "lr" not in get("unit").shape_hparams()
     assert "uda" in get("unit").CAPABILITIES and "noise_prior" in get("cogan").CAPABILITIES
     assert not hasattr(get("cyclegan"), "classify")
+
+
+def test_a_config_saved_before_an_hparam_existed_builds_with_its_default(method_config):
+    config = method_config("cyclegan", image_size=32)
+    old = dict(config.hparams)
+    del old["gradient_penalty"], old["clip_weights"]
+    model = build(config.replace(hparams=HParams(old)))
+    assert model.hp.gradient_penalty == 0.0 and model.config.hparams.clip_weights == 0.0
