@@ -50,6 +50,9 @@ def accuracy_bar(domain):
 
 
 DOMAIN_TRAIN_LIMIT = 2000  # train images per domain for the A-vs-B classifier
+# Fresh textures keep improving a synthetic domain's judge where a fixed set plateaus (mnist_m:
+# 0.933 after 12 epochs of fixed or fresh images, 0.954 after 20 fresh ones).
+SYNTHETIC_EPOCHS = 20
 
 
 @contextlib.contextmanager
@@ -63,11 +66,12 @@ def float32_policy():
         keras.mixed_precision.set_global_policy(old)
 
 
-def build_classifier(num_classes, *, width=32, seed=0, name="classifier"):
+def build_classifier(num_classes, *, width=32, seed=0, name="classifier", dropout=0.3):
     """A small CNN: 3 conv stages (ReLU, max-pool), a 128-d ``features`` layer, logits.
 
     No batch normalization: with a few hundred steps its moving statistics lag the weights and
-    inference accuracy suffers.
+    inference accuracy suffers. ``dropout`` regularizes judges trained on a fixed image set;
+    judges that see fresh textures every epoch learn faster without it.
     """
 
     def init(i):
@@ -81,11 +85,11 @@ def build_classifier(num_classes, *, width=32, seed=0, name="classifier"):
         )(x)
         x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(0.3, seed=seed + 10)(x)
+    x = keras.layers.Dropout(dropout, seed=seed + 10)(x)
     features = keras.layers.Dense(
         128, activation="relu", kernel_initializer=init(9), name=FEATURES_LAYER
     )(x)
-    x = keras.layers.Dropout(0.3, seed=seed + 11)(features)
+    x = keras.layers.Dropout(dropout, seed=seed + 11)(features)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, logits, name=name)
 
@@ -107,6 +111,7 @@ def train_classifier(
     name="classifier",
     verbose=0,
     epoch_images=None,
+    dropout=0.3,
 ):
     """Trains ``build_classifier`` on uint8 ``images`` [N, S, S, 3] and int ``labels`` [N].
 
@@ -115,7 +120,7 @@ def train_classifier(
     """
     labels = np.asarray(labels, np.int64)
     with float32_policy():
-        model = build_classifier(num_classes, seed=seed, name=name)
+        model = build_classifier(num_classes, seed=seed, name=name, dropout=dropout)
         steps = epochs * int(np.ceil(len(images) / batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(lr, max(steps, 1))
         model.compile(
@@ -276,6 +281,10 @@ def _load_cached(path, num_classes=None):
         miss(f"Keras cannot load it: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
         return None
     shape = tuple(model.output_shape) if not isinstance(model.output_shape, list) else ()
+    in_shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else ()
+    if len(in_shape) != 4 or in_shape[-1] != 3:
+        miss(f"it takes {model.input_shape}, not RGB images")
+        return None
     if len(shape) != 2 or shape[-1] != info.get("num_classes"):
         miss(
             f"its output shape {model.output_shape} does not match {info.get('num_classes')} classes"
@@ -392,6 +401,10 @@ def class_classifier(
         return x_train, y_train, x_test, y_test
 
     if dataset == "digits":
+        from trainer.data import digit_domains
+
+        if domain in digit_domains.SYNTHETIC:
+            train_kwargs = {"epochs": SYNTHETIC_EPOCHS, "dropout": 0.0, **train_kwargs}
         return _load_or_train(path, make_data, 10, f"{domain} class", train_kwargs)
     # Labelled non-digit datasets: the class count comes from the data.
     cached = _load_cached(path)

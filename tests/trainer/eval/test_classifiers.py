@@ -212,3 +212,12 @@ def test_synthetic_judge_data_draws_fresh_textures_on_training_digits():
 def test_judges_below_their_bar():
     assert classifiers.accuracy_bar("mnist") == 0.97
     assert classifiers.accuracy_bar("mnist_m") == 0.95
+
+
+@pytest.mark.slow
+def test_full_mnist_m_classifier_is_good_enough_to_judge(digits_data_dir, tmp_path):
+    judge = classifiers.class_classifier(
+        "digits", "mnist_m", data_dir=digits_data_dir, cache_root=str(tmp_path)
+    )
+    assert judge.info["fresh_textures"] and judge.info["epochs"] == classifiers.SYNTHETIC_EPOCHS
+    assert judge.test_accuracy >= 0.95, judge.info
