@@ -20,6 +20,10 @@ texture) train their judge on fresh textures every epoch, the same training digi
 photo crops or colours drawn from a seed per epoch, so the recipe stays deterministic and no
 test digit is ever seen. Judges below their bar (``ACCURACY_BARS``) are named in every report
 they score.
+
+Measured test accuracy (2 loaded CPU cores): mnist 0.978 (12 epochs, about 2 min under load);
+mnist_m 0.943-0.958 across runs (20 epochs of fresh textures), so its 0.95 bar is met in some
+runs and missed in others by up to 0.007; a run whose judge misses it says so in its report.
 """
 
 import contextlib
@@ -50,8 +54,9 @@ def accuracy_bar(domain):
 
 
 DOMAIN_TRAIN_LIMIT = 2000  # train images per domain for the A-vs-B classifier
-# Fresh textures keep improving a synthetic domain's judge where a fixed set plateaus (mnist_m:
-# 0.933 after 12 epochs of fixed or fresh images, 0.954 after 20 fresh ones).
+# Fresh textures keep improving a synthetic domain's judge where a fixed set plateaus. mnist_m,
+# measured on 2 loaded cores: 0.933 after 12 epochs of fixed images (recipe 2); 0.943 and
+# 0.958 in two runs of 20 fresh epochs without dropout (about 2.5-3.5 min under load).
 SYNTHETIC_EPOCHS = 20
 
 
