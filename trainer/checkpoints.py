@@ -86,10 +86,18 @@ def unreadable_reason(prefix):
         return "its files are missing"
     try:
         reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-    except Exception as e:  # noqa: BLE001 - truncated files raise IndexError, DataLossError...
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        dtypes = reader.get_variable_to_dtype_map()
+        names = sorted(dtypes)
+        # One RestoreV2 reads every tensor (iterator states included) without converting it.
+        tf.raw_ops.RestoreV2(
+            prefix=prefix,
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            dtypes=[dtypes[n] for n in names],
+        )
+    except Exception as e:  # noqa: BLE001 - truncated files raise OutOfRange, DataLoss...
+        text = re.sub(r"\{\{[^}]*\}\}\s*", "", getattr(e, "message", None) or str(e)).strip()
+        text = re.sub(r"\s*\[Op:\w+\]$", "", text.splitlines()[0] if text else type(e).__name__)
         return f"unreadable: {text[:160]}"
     return None
 

@@ -31,7 +31,6 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     from trainer import flags as flags_lib
-    from trainer import train_lib
 
     try:
         config = flags_lib.config_from_flags()
@@ -43,7 +42,7 @@ def main(argv):
         logging.debug("Traceback:", exc_info=True)
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
-    print(train_lib.report(summary), flush=True)
+    print(report(summary), flush=True)
 
 
 def _run_log(model_dir):
@@ -80,6 +79,38 @@ def export(config):
         formats=config.train.export_formats,
         allow_parity_failure=config.train.allow_parity_failure,
     )
+
+
+def report(summary):
+    """The end-of-run summary: training's (first line ``Trained to step N ...``), then the
+    exported artifacts, with quantized variants below their parity bound called out."""
+    from trainer import io_utils, train_lib
+
+    lines = [train_lib.report(summary)]
+    exported = summary.get("export")
+    if exported:
+        export_dir = exported.get("export_dir") or io_utils.join(summary["model_dir"], "export")
+        lines.append(f"  exported    : {export_dir}")
+        for line in exported.get("headline", []):
+            lines.append(f"    {line}")
+        lines += _below_bound_lines(exported)
+    return "\n".join(lines)
+
+
+def _below_bound_lines(exported):
+    from export import verify
+    from export.metadata import BELOW_BOUND
+
+    below = [a for a in exported.get("artifacts") or [] if a.get("status") == BELOW_BOUND]
+    if not below:
+        return []
+    lines = [
+        f"  BELOW BOUND : {len(below)} quantized variant(s) missed their PSNR bound; they are "
+        'kept, marked "below bound" in metadata.json, and refused by the runtimes unless '
+        "explicitly allowed:"
+    ]
+    lines += [f"    ! {verify.headline(a)}" for a in below]
+    return lines
 
 
 def run_main():

@@ -740,38 +740,10 @@ def evaluate(model, config, step, writer):
 # -- the end-of-run summary ------------------------------------------------------------------------
 
 
-def _below_bound(exported):
-    """Artifacts of the export result marked below their parity bound (quantized variants)."""
-    try:
-        from export.metadata import BELOW_BOUND
-    except ImportError:
-        BELOW_BOUND = "below bound"  # noqa: N806
-    found = list(exported.get("below_bound") or [])
-    for entry in exported.get("artifacts") or []:
-        if isinstance(entry, dict) and entry.get("status") == BELOW_BOUND:
-            found.append(entry)
-    lines = []
-    for entry in found:
-        if isinstance(entry, str):
-            lines.append(entry)
-            continue
-        name = entry.get("file") or entry.get("name") or "?"
-        figure = entry.get("psnr_db", entry.get("psnr"))
-        bound = entry.get("bound_db", entry.get("bound"))
-        text = name
-        if figure is not None:
-            text += f": PSNR {figure:.3f} dB"
-            if bound is not None:
-                text += f" (bound {bound} dB)"
-        lines.append(text)
-    return lines
-
-
 def report(summary):
-    """What a person reads at the end of a run: where things are and the headline figures.
-
-    The first line stays ``Trained to step N ...``: scripts read it.
-    """
+    """What a person reads at the end of training: where things are and the headline figures
+    (trainer/main.py adds the export stage's). The first line stays ``Trained to step N ...``:
+    scripts read it."""
     d = summary["model_dir"]
     lines = [
         f"Trained to step {summary['step']} in {summary['train_seconds']:.0f} s "
@@ -788,17 +760,4 @@ def report(summary):
         lines.append(f"  metrics     : {io_utils.join(d, 'metrics.md')}")
         for line in metrics.get("headline", []):
             lines.append(f"    {line}")
-    exported = summary.get("export")
-    if exported:
-        lines.append(f"  exported    : {exported.get('export_dir', io_utils.join(d, 'export'))}")
-        for line in exported.get("headline", []):
-            lines.append(f"    {line}")
-        below = _below_bound(exported)
-        if below:
-            lines.append(
-                f"  BELOW BOUND : {len(below)} quantized variant(s) miss their parity bound; "
-                "runtimes refuse them unless explicitly overridden:"
-            )
-            for line in below:
-                lines.append(f"    ! {line}")
     return "\n".join(["", *lines])

@@ -241,3 +241,30 @@ def test_help_lists_the_project_flags_grouped_and_exits_0():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "run flags:" in proc.stdout and "--[no]logtostderr" in proc.stdout
+
+
+def test_summary_keeps_its_first_line_and_calls_out_below_bound_variants():
+    from export.metadata import BELOW_BOUND
+    from trainer import main
+
+    parity = {"bound": {"psnr": 25.0}, "judged_on": ["test"], "test": {"psnr": 24.995}}
+    summary = {
+        "step": 4,
+        "train_seconds": 3.0,
+        "model_dir": "runs/x",
+        "strategy": "default strategy with 1 replica(s)",
+        "export": {
+            "export_dir": "runs/x/export",
+            "headline": ["a2b.onnx  max|err| 2.1e-06  ok"],
+            "artifacts": [
+                {"file": "a2b.onnx", "status": "ok"},
+                {"file": "a2b_int8_full.tflite", "status": BELOW_BOUND, "parity": parity},
+            ],
+        },
+    }
+    text = main.report(summary)
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("Trained to step 4 ")
+    below = text.split("BELOW BOUND")[1]
+    assert "1 quantized variant(s)" in below and "a2b_int8_full.tflite  PSNR" in below
+    assert "a2b.onnx" not in below
