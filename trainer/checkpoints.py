@@ -85,7 +85,7 @@ def unreadable_reason(prefix):
     if not io_utils.exists(prefix + ".index"):
         return "its files are missing"
     try:
-        reader = tf.train.load_checkpoint(prefix)
+        reader = tf.compat.v1.train.NewCheckpointReader(prefix)  # also for ram://, gs://
         dtypes = reader.get_variable_to_dtype_map()
         names = sorted(dtypes)
         # One RestoreV2 reads every tensor (iterator states included) without converting it.
@@ -167,7 +167,9 @@ def saved_step(prefix):
 
     if not prefix:
         return 0
-    return int(tf.train.load_checkpoint(prefix).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    return int(
+        tf.compat.v1.train.NewCheckpointReader(prefix).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")
+    )
 
 
 def restore(checkpoint, path, model_dir, partial=False):

@@ -258,16 +258,10 @@ def estimate_memory(config):
 
 def available_memory():
     """(bytes, what) of the memory the run allocates from: device memory on a GPU, else host RAM."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        try:
-            details = tf.config.experimental.get_memory_info("GPU:0")
-            del details
-        except (ValueError, RuntimeError):
-            pass
-        try:
-            import subprocess
+    if tf.config.list_physical_devices("GPU"):
+        import subprocess
 
+        try:
             out = subprocess.run(
                 ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
                 capture_output=True,

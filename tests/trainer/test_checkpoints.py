@@ -258,5 +258,6 @@ def test_ram_model_dir_trains_and_resumes_in_one_process(digits_data_dir, tmp_pa
     ]
     assert tf.train.latest_checkpoint(f"{model_dir}/checkpoints").endswith("ckpt-4")
     assert not gfile.exists(f"{model_dir}/lock")
-    assert os.listdir(tmp_path) == []
+    written_locally = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs]
+    assert os.listdir(tmp_path) == [], written_locally
     assert io_utils.read_json(f"{model_dir}/config.json")["train"]["train_steps"] == 4
