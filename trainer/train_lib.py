@@ -437,7 +437,7 @@ def setup_strategy(state):
 
 
 def prepare_model_dir(state):
-    """Checks the model_dir, cleans what killed runs left, writes config.json (chief)."""
+    """Checks the model_dir and cleans what killed runs left (chief)."""
     config = state.config
     state.model_dir = config.train.model_dir
     state.old_config = check_model_dir(config)
@@ -446,7 +446,6 @@ def prepare_model_dir(state):
         io_utils.makedirs(state.model_dir)
         for path in ckpt_lib.clean_temporaries(state.model_dir):
             logging.info("Removed %s, left by an interrupted run.", path)
-        io_utils.atomic_write_json(io_utils.join(state.model_dir, "config.json"), config.to_dict())
     else:
         state.write_dir = tempfile.mkdtemp(prefix="img2img-worker-")
 
@@ -529,6 +528,9 @@ def build_model_and_restore(state):
         checkpoint_interval=None,
     )
     state.start_step = int(state.step.numpy())
+    if state.chief:
+        # Only once the checkpoint fits: a refused resume leaves the run's config.json as it was.
+        io_utils.atomic_write_json(io_utils.join(state.model_dir, "config.json"), config.to_dict())
 
 
 def _restore_or_explain(state, checkpoint, path, partial):

@@ -204,6 +204,8 @@ def test_model_dir_of_another_shape_is_refused(digits_data_dir, tmp_path):
     train(digits_data_dir, model_dir, "--train_steps=2")
     proc = train(digits_data_dir, model_dir, "--filters=8", check=False)
     assert proc.returncode != 0 and "filters 4 (now 8)" in proc.stderr
+    # The refused run left the run's own configuration in place.
+    assert json.loads((model_dir / "config.json").read_text())["hparams"]["filters"] == 4
     proc = train(digits_data_dir, model_dir, "--image_size=64", check=False)
     assert proc.returncode != 0 and "image_size 32 (now 64)" in proc.stderr
 
