@@ -4,14 +4,17 @@ python -m export.main --model_dir=runs/cyclegan [--formats=tflite,onnx] [--paths
     [--export_dir=runs/cyclegan/export] [--allow_parity_failure]
 """
 
-import logging as pylogging
 import os
 import sys
 
-# Before TensorFlow loads: its C++ info lines would bury the parity table.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainer import console
 
-from absl import app, flags, logging  # noqa: E402
+# Before TensorFlow loads (export.api imports it): native log lines and library chatter go to
+# MODEL_DIR/logs/run.log instead of burying the parity table; --verbosity=1 shows them.
+if __name__ == "__main__" or os.path.basename(sys.argv[0]).startswith("img2img-"):
+    console.quiet_libraries(verbosity=console.verbosity_from_argv(sys.argv))
+
+from absl import app, flags  # noqa: E402
 
 from export import api  # noqa: E402
 
@@ -42,8 +45,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model_dir:
         raise ValueError("--model_dir is required: the directory of a trained model.")
-    logging.set_verbosity(logging.WARNING)
-    pylogging.getLogger("tf2onnx").setLevel(pylogging.WARNING)
+    if os.path.isdir(FLAGS.model_dir) or console.is_remote(FLAGS.model_dir):
+        console.quiet_libraries(log_path=os.path.join(FLAGS.model_dir, console.RUN_LOG))
     try:
         result = api.export_model_dir(
             FLAGS.model_dir,
