@@ -371,8 +371,7 @@ def config_from_flags():
         hparams=config_lib.HParams(hparams),
     )
     config_lib.validate(config)
-    if hasattr(cls, "validate_config"):
-        cls.validate_config(config)
+    cls.validate_config(config)
     return config
 
 

@@ -138,6 +138,9 @@ def atomic_write_bytes(path, data):
             gfile.makedirs(directory)
         tmp = f"{path}.tmp-{os.getpid()}"
         try:
+            # TensorFlow's ram:// file system appends to an existing file even in "wb" mode.
+            if gfile.exists(tmp):
+                gfile.remove(tmp)
             with gfile.GFile(tmp, "wb") as f:
                 f.write(data)
             gfile.rename(tmp, path, overwrite=True)

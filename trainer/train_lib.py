@@ -53,44 +53,9 @@ class OutOfMemoryEstimateError(ValueError):
 def make_dataset(config, kind, split, *, batch_size, training, seed):
     """The batches ``kind`` (a method's DATA) asks for; library output goes to the run log."""
     with console.library_output():
-        if hasattr(data_lib, "make_dataset"):
-            return data_lib.make_dataset(
-                config, kind, split, batch_size=batch_size, training=training, seed=seed
-            )
-        return _local_make_dataset(
+        return data_lib.make_dataset(
             config, kind, split, batch_size=batch_size, training=training, seed=seed
         )
-
-
-def _domain(config, domain, split):
-    d = config.data
-    return data_lib.load_domain(
-        d.dataset,
-        domain,
-        split,
-        data_dir=d.data_dir,
-        image_size=d.image_size,
-        strict_images=d.strict_images,
-    )
-
-
-def _local_make_dataset(config, kind, split, *, batch_size, training, seed):
-    d = config.data
-    if kind == "unpaired":
-        return data_lib.unpaired_dataset(
-            _domain(config, d.domain_a, split),
-            _domain(config, d.domain_b, split),
-            batch_size=batch_size,
-            seed=seed,
-            augment=d.augment and training,
-            flip=d.flip and training,
-            image_size=d.image_size,
-            shuffle_buffer=d.shuffle_buffer,
-            repeat=training,
-        )
-    raise ValueError(
-        f"Unknown data kind {kind!r} declared by method {config.method}; kinds: unpaired."
-    )
 
 
 # -- model_dir ---------------------------------------------------------------------------------
@@ -707,22 +672,11 @@ def sample_path(model_dir, step):
 
 
 def write_samples(model, batch, model_dir, step, writer):
-    """Writes the sample grid of ``step`` (through the file layer) and its TensorBoard image."""
-    import io
-
-    from PIL import Image
-
+    """Writes the labelled sample grid of ``step`` (through the file layer) and its TensorBoard
+    image; the path is ``sample_path(model_dir, step)``."""
     from trainer.eval import grids
 
-    groups = model.sample_images(batch)
-    rows = [row for group in groups.values() for row in group]
-    grid = grids.image_grid([keras.ops.convert_to_numpy(r) for r in rows])
-    buffer = io.BytesIO()
-    Image.fromarray(grid).save(buffer, format="PNG")
-    path = io_utils.atomic_write_bytes(sample_path(model_dir, step), buffer.getvalue())
-    with writer.as_default(step=step):
-        tf.summary.image("samples", grid[None], max_outputs=1)
-    return path
+    return grids.write_samples(model, batch, model_dir, step, writer)
 
 
 def evaluate(model, config, step, writer):

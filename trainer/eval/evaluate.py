@@ -126,20 +126,10 @@ def _inception_features(path):
 
 def _path_domains(model):
     """{path name: (source domain, target domain)} of the model's declared paths."""
-    from trainer.methods.paths import Path
-
-    paths = model.translation_paths()
-    legacy = None
-    out = {}
-    for name, path in paths.items():
-        if isinstance(path, Path):
-            out[name] = (path.source_domain, path.target_domain)
-        else:
-            # A bare keras.Model: the method describes it in path_info() (older declaration).
-            legacy = model.path_info() if legacy is None else legacy
-            info = legacy.get(name, {})
-            out[name] = (info.get("source_domain"), info.get("target_domain"))
-    return out
+    return {
+        name: (path.source_domain, path.target_domain)
+        for name, path in model.translation_paths().items()
+    }
 
 
 def translation_directions(model, config):
@@ -181,7 +171,7 @@ def _kid(fx, fy):
 
 
 def _capabilities(model):
-    return frozenset(getattr(type(model), "CAPABILITIES", ()))
+    return type(model).CAPABILITIES
 
 
 # -- steps --------------------------------------------------------------------------------------
