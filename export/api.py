@@ -27,12 +27,8 @@ from export import graph, tflite, transaction, verify
 from export import metadata as metadata_lib
 from export import onnx as onnx_lib
 from trainer import imaging
+from trainer.checkpoints import load_trained
 from trainer.methods import paths as paths_lib
-
-try:
-    from trainer.checkpoints import load_trained
-except ImportError:  # before the checkpoints module existed, the loop module held it
-    from trainer.train_lib import load_trained
 
 FORMATS = metadata_lib.FORMATS
 normalize_formats = metadata_lib.normalize_formats

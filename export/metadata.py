@@ -43,6 +43,9 @@ import json
 import numbers
 import os
 
+from trainer.config import EXPORT_FORMATS
+from trainer.methods.paths import prior_text  # noqa: F401  (metadata's text of a prior)
+
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 ONNX_METADATA_KEY = "img2img.metadata"
@@ -68,7 +71,7 @@ RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime", "keras": "keras", "savedm
 
 # Every export format, in the order written: the trainer's --export_formats and export.main's
 # --formats both take a comma list of these.
-FORMATS = ("tflite", "onnx", "keras", "savedmodel")
+FORMATS = EXPORT_FORMATS
 _FORMAT_ALIASES = {"saved_model": "savedmodel", "tf_saved_model": "savedmodel", "lite": "tflite"}
 
 
@@ -89,16 +92,6 @@ def normalize_formats(formats):
         if f not in out:
             out.append(f)
     return tuple(out)
-
-
-def prior_text(prior):
-    """``{"distribution": "uniform", "low": -1, "high": 1}`` -> ``"uniform(-1, 1)"``."""
-    kind = prior["distribution"]
-    if kind == "uniform":
-        return f"uniform({prior['low']:g}, {prior['high']:g})"
-    if kind == "normal":
-        return f"normal({prior['mean']:g}, {prior['stddev']:g})"
-    raise ValueError(f"Unknown prior distribution {kind!r}: use uniform or normal.")
 
 
 def sample_prior(prior, shape, rng):

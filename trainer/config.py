@@ -5,7 +5,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from export.metadata import FORMATS as EXPORT_FORMATS  # noqa: F401  (plain Python, no TF)
+# Every export format --export_formats takes (export.metadata reads this list).
+EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel")
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 

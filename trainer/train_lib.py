@@ -25,12 +25,7 @@ from trainer import config as config_lib
 from trainer import console, io_utils, methods
 from trainer import data as data_lib
 from trainer import strategy as strategy_lib
-from trainer.checkpoints import (  # noqa: F401 - re-exported for callers of the old names
-    CHECKPOINT_SUBDIR,
-    IncompatibleModelDirError,
-    Trained,
-    load_trained,
-)
+from trainer.checkpoints import CHECKPOINT_SUBDIR, IncompatibleModelDirError
 
 LOCK_NAME = "lock"
 
@@ -680,10 +675,8 @@ def write_samples(model, batch, model_dir, step, writer):
 
 
 def evaluate(model, config, step, writer):
-    try:
-        from trainer.eval.evaluate import evaluate as evaluate_fn
-    except ImportError:
-        return None
+    from trainer.eval.evaluate import evaluate as evaluate_fn
+
     return evaluate_fn(model, config, step, writer=writer)
 
 
