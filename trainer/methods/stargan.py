@@ -224,7 +224,8 @@ class StarGAN(TranslationModel):
         """One row per source image: the image, then its translation into every domain."""
         x = batch["x"][:8]
         n = tf.shape(x)[0]
-        return {
-            "translate": [x]
-            + [self.gen([x, self.condition(i, n)], training=False) for i in range(len(self.labels))]
-        }
+        columns = [x] + [
+            self.gen([x, self.condition(i, n)], training=False) for i in range(len(self.labels))
+        ]
+        table = tf.stack(columns, axis=1)  # [n, 1 + D, S, S, 3]
+        return {"translate": [table[i] for i in range(int(x.shape[0]))]}
