@@ -5,7 +5,8 @@ Batches ``{"x": float32 [B, S, S, 3] in [-1, 1], "domain": int64 [B], "y": int64
 id where the domain has one (-1 otherwise; kept for evaluation, never a training target).
 
 Domain labels come in groups (``domain_groups``). One group is plain multi-domain training,
-``--domains=mnist,mnist_m,digits``: every label is a source domain. Several groups are
+``--domains=mnist,mnist_m,digits`` (without it, ``--domain_a`` and ``--domain_b``): every label
+is a source domain. Several groups are
 StarGAN's mask-vector setting, several datasets whose label sets differ:
 ``--domain_groups="dataset=mnist,mnist_m,digits;style=mnist_inverted,mnist_colored,mnist_thick"``
 says dataset 1 labels the source domain and dataset 2 the style; an example carries the one
@@ -80,10 +81,13 @@ def domain_groups(config):
             )
     else:
         if not domains:
+            # Without --domains, the pair every method has: --domain_a and --domain_b.
+            domains = tuple(d for d in (config.data.domain_a, config.data.domain_b) if d)
+        if len(domains) < 2 or len(set(domains)) < 2:
             raise ValueError(
                 f"--method={config.method} trains on several domains: pass "
                 "--domains=NAME,NAME,... (e.g. mnist,mnist_m,digits,mnist_inverted,"
-                "mnist_colored)."
+                f"mnist_colored); got {', '.join(domains) or 'none'}."
             )
         groups = (("domain", domains),)
     flat = [label for _, ls in groups for label in ls]

@@ -94,11 +94,19 @@ def pair_discriminator(
             f"--patch_size={patch_size} is not one of the paper's receptive fields: choose "
             f"{', '.join(map(str, PATCH_SIZES))}."
         )
+    n_layers = PATCH_LAYERS[patch_size]
+    smallest = 2**n_layers * 3
+    if image_size < smallest:
+        fits = [str(p) for p in PATCH_SIZES if p == 1 or 2 ** PATCH_LAYERS[p] * 3 <= image_size]
+        raise ValueError(
+            f"--patch_size={patch_size} needs --image_size >= {smallest}; at {image_size} px "
+            f"choose --patch_size={' or '.join(fits)}."
+        )
     return patch_discriminator(
         image_size,
         channels=in_channels,
         filters=filters,
-        n_layers=PATCH_LAYERS[patch_size],
+        n_layers=n_layers,
         norm=norm,
         name=name,
     )

@@ -25,8 +25,9 @@ def test_groups_parse_and_fall_back_to_domains():
         multi_domain.domain_groups(
             data_config(domains=("mnist",), hparams={"domain_groups": GROUPS})
         )
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match="several domains"):
         multi_domain.domain_groups(data_config(domains=("mnist",)))
+    assert multi_domain.domain_labels(data_config(domain_a="digits")) == ("digits", "mnist_m")
     with pytest.raises(ValueError, match="repeats a group"):
         multi_domain.domain_groups(data_config(hparams={"domain_groups": "a=x;a=y"}))
 

@@ -47,6 +47,8 @@ def test_discriminator_receptive_field_is_the_flag(patch):
     assert disc.input_shape == (None, 32, 32, 6)
     with pytest.raises(ValueError, match="1, 16, 70, 286"):
         pair_discriminator(32, 34)
+    with pytest.raises(ValueError, match="--patch_size=1 or 16"):
+        pair_discriminator(16, 70)
 
 
 def test_unet_dropout_is_on_while_training_only():

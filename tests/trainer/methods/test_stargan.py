@@ -157,7 +157,9 @@ def test_wgan_without_a_penalty_and_bad_groups_are_refused():
     with pytest.raises(ValueError, match="--gradient_penalty"):
         StarGAN.validate_config(config(gradient_penalty=0.0))
     with pytest.raises(ValueError, match="--domains"):
-        StarGAN.validate_config(config(domains=()))
+        StarGAN.validate_config(config(domains=("mnist", "mnist")))
+    # Without --domains, the --domain_a/--domain_b pair.
+    assert StarGAN(config(domains=())).labels == ("mnist", "mnist_m")
     with pytest.raises(ValueError, match="cannot read"):
         StarGAN.validate_config(config(domains=(), domain_groups="dataset"))
     with pytest.raises(ValueError, match="listed twice"):
