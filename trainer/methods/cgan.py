@@ -31,6 +31,7 @@ class CGAN(GAN):
     HPARAMS = {
         "num_classes": HParam(10, "Classes G and D are conditioned on.", shape=True),
     }
+    SMOKE_HPARAMS = {**GAN.SMOKE_HPARAMS}
 
     @property
     def num_classes(self):

@@ -17,9 +17,8 @@ Path ``generate``: ``z`` [N, latent_dim] ~ N(0, 1) -> ``image`` [N, S, S, 3] in 
 
 import tensorflow as tf
 
-from trainer import losses
-from trainer.methods import loss_terms
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.hparams import GAN_LOSSES, NORMS
 from trainer.methods.paths import Image, Noise, Path, normal
 from trainer.networks.dcgan import dcgan_discriminator, dcgan_generator
 
@@ -35,32 +34,39 @@ class GAN(TranslationModel):
         "filters": HParam(64, "Width of G's last hidden layer and D's first layer.", shape=True),
         "gan_loss": HParam(
             "vanilla",
-            "Adversarial loss: vanilla (DCGAN's), lsgan, hinge or wgan (needs --gradient_penalty).",
+            "Adversarial loss: vanilla (DCGAN's), lsgan, hinge or wgan (needs "
+            "--gradient_penalty or --clip_weights).",
+            choices=GAN_LOSSES,
         ),
-        "gradient_penalty": HParam(0.0, "WGAN-GP weight (0 = off; --gan_loss=wgan needs it > 0)."),
+        "gradient_penalty": HParam(
+            0.0,
+            "Weight of the WGAN-GP gradient penalty in D's update (0 = off; 10 is the paper's). "
+            "With --disc_norm=auto it also switches D from batch to layer norm, so a resumed "
+            "run must keep it.",
+            shape=True,
+        ),
         "n_critic": HParam(1, "Discriminator updates per generator update (one training step)."),
         "gen_norm": HParam(
-            "batch", "Normalization in G: batch, instance, layer or none.", shape=True
+            "batch",
+            "Normalization in G: batch, instance, layer or none.",
+            shape=True,
+            choices=NORMS,
         ),
         "disc_norm": HParam(
             "auto",
             "Normalization in D: auto (batch; layer with a gradient penalty), batch, layer, "
             "instance or none.",
             shape=True,
+            choices=("auto", *NORMS),
         ),
     }
+    # Tiny settings for the tests' smoke runs (the contract test, the flagfile test).
+    SMOKE_HPARAMS = {"filters": 4, "latent_dim": 8}
 
     @classmethod
     def validate_config(cls, config):
+        super().validate_config(config)  # choices, the GAN vocabulary
         hp = config.hparams
-        losses.gan_loss(hp.gan_loss)  # names the choices for an unknown one
-        if hp.gan_loss == "wgan" and hp.gradient_penalty <= 0:
-            raise ValueError(
-                f"--gan_loss=wgan needs a Lipschitz constraint: pass --gradient_penalty=10 "
-                f"(WGAN-GP), or choose --gan_loss=vanilla, lsgan or hinge for {config.method}."
-            )
-        if hp.gradient_penalty < 0:
-            raise ValueError(f"--gradient_penalty must be >= 0, got {hp.gradient_penalty}.")
         if hp.n_critic < 1:
             raise ValueError(f"--n_critic must be >= 1, got {hp.n_critic}.")
 
@@ -75,7 +81,6 @@ class GAN(TranslationModel):
         return norm
 
     def build_networks(self):
-        self.validate_config(self.config)
         hp, size = self.hp, self.image_size
         self.gen = dcgan_generator(
             size, hp.latent_dim, self.num_classes, filters=hp.filters, norm=hp.gen_norm
@@ -83,7 +88,6 @@ class GAN(TranslationModel):
         self.disc = dcgan_discriminator(
             size, self.num_classes, filters=hp.filters, norm=self.disc_norm()
         )
-        self.gan = losses.gan_loss(hp.gan_loss)
 
     def players(self):
         return {"gen": [self.gen], "disc": [self.disc]}
@@ -104,23 +108,13 @@ class GAN(TranslationModel):
 
     # -- training ---------------------------------------------------------------------------
     def critic_terms(self, x, classes):
-        hp = self.hp
+        """D's GAN loss on (x, G(z)) and, with --gradient_penalty, its penalty (``gp_d``)."""
         fake = tf.stop_gradient(self.generate(self.z(tf.shape(x)[0]), classes, training=True))
-        terms = {
-            "d_adv": (
-                1.0,
-                self.gan.discriminator(
-                    self.discriminate(x, classes), self.discriminate(fake, classes)
-                ),
-            )
-        }
-        if hp.gradient_penalty > 0:
 
-            def critic(images, training=True):
-                return self.discriminate(images, classes, training=training)
+        def critic(images, training=True):
+            return self.discriminate(images, classes, training=training)
 
-            terms["gp"] = (hp.gradient_penalty, losses.gradient_penalty(critic, x, fake))
-        return terms
+        return self.adversarial_terms("d", critic, x, fake)
 
     def generator_terms(self, n):
         classes = self.fake_classes(n)
@@ -135,17 +129,15 @@ class GAN(TranslationModel):
         for i in range(k):
             classes = self.one_hot(ys[i]) if self.CONDITIONAL else None
             with tf.GradientTape() as tape:
-                d_terms = self.critic_terms(xs[i], classes)
-                disc_loss = self.mean(loss_terms.total(d_terms))
+                disc_loss, d_logs = self.weighted_loss(
+                    "disc_loss", self.critic_terms(xs[i], classes)
+                )
             self.step("disc", tape, disc_loss)
         with tf.GradientTape() as tape:
             g_terms = self.generator_terms(tf.shape(xs[0])[0])
-            gen_loss = self.mean(loss_terms.total(g_terms))
+            gen_loss, g_logs = self.weighted_loss("gen_loss", g_terms)
         self.step("gen", tape, gen_loss)
-        return {
-            **loss_terms.logged(self.mean, g_terms, gen_loss, "gen_loss"),
-            **loss_terms.logged(self.mean, d_terms, disc_loss, "disc_loss"),
-        }
+        return {**g_logs, **d_logs}
 
     # -- inference --------------------------------------------------------------------------
     def sample(self, n, classes=None, seed=SAMPLE_SEED):

@@ -16,11 +16,12 @@ Data: the ``paired`` kind (aligned digit domains, or A|B side-by-side folders wi
 ``--direction=AtoB|BtoA``). Path ``a2b``: ``image`` -> ``translated``, both in [-1, 1].
 """
 
+import keras
 import tensorflow as tf
 
 from trainer import losses
-from trainer.methods import loss_terms
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.hparams import GAN_LOSSES
 from trainer.methods.paths import image_path
 from trainer.networks.unet import PATCH_SIZES, pair_discriminator, unet_generator
 
@@ -35,48 +36,47 @@ class Pix2Pix(TranslationModel):
         "gan_loss": HParam(
             "vanilla",
             "Adversarial loss: vanilla (pix2pix's), lsgan, hinge or wgan (needs "
-            "--gradient_penalty).",
+            "--gradient_penalty or --clip_weights).",
+            choices=GAN_LOSSES,
         ),
-        "gradient_penalty": HParam(0.0, "WGAN-GP weight (0 = off; --gan_loss=wgan needs it > 0)."),
         "lambda_l1": HParam(100.0, "Weight of the L1 loss to the paired target."),
         "objective": HParam(
             "cgan_l1",
             "Loss ablation: cgan_l1 (the paper's), l1 (no D), gan (D on y alone), cgan, gan_l1.",
             shape=True,
+            choices=OBJECTIVES,
         ),
         "patch_size": HParam(
             70, "Receptive field of D in px: 1 (PixelGAN), 16, 70 or 286.", shape=True
         ),
-        "norm": HParam("batch", "Normalization in G and D: batch, instance or none.", shape=True),
+        "norm": HParam(
+            "batch",
+            "Normalization in G and D: batch, instance or none.",
+            shape=True,
+            choices=("batch", "instance", "none"),
+        ),
         "dropout": HParam(0.5, "Dropout of G's three innermost decoder layers (training only)."),
         "unet_depth": HParam(
             -1, "Downsamplings of the U-Net; -1 = to 1x1, at most 8 (the paper's).", shape=True
         ),
         "direction": HParam(
-            "AtoB", "Paired folders: AtoB translates the left half into the right, BtoA back."
+            "AtoB",
+            "Paired folders: AtoB translates the left half into the right, BtoA back.",
+            choices=("AtoB", "BtoA"),
         ),
     }
+    # Tiny settings for the tests' smoke runs: below 24 px only the 1 and 16 px PatchGANs fit.
+    SMOKE_HPARAMS = {"filters": 4, "patch_size": 16, "unet_depth": 3}
 
     @classmethod
     def validate_config(cls, config):
+        super().validate_config(config)  # choices, the GAN vocabulary
         hp = config.hparams
-        if hp.objective not in OBJECTIVES:
-            raise ValueError(
-                f"Unknown --objective={hp.objective!r}: choose one of {', '.join(OBJECTIVES)}."
-            )
         if hp.patch_size not in PATCH_SIZES:
             raise ValueError(
                 f"--patch_size={hp.patch_size} is not one of the paper's receptive fields: "
                 f"choose {', '.join(map(str, PATCH_SIZES))}."
             )
-        losses.gan_loss(hp.gan_loss)
-        if hp.gan_loss == "wgan" and hp.gradient_penalty <= 0:
-            raise ValueError(
-                "--gan_loss=wgan needs a Lipschitz constraint: pass --gradient_penalty=10, or "
-                "choose --gan_loss=vanilla, lsgan or hinge."
-            )
-        if hp.direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"Unknown --direction={hp.direction!r}: choose AtoB or BtoA.")
 
     @property
     def adversarial(self):
@@ -91,7 +91,6 @@ class Pix2Pix(TranslationModel):
         return self.hp.objective.endswith("l1")
 
     def build_networks(self):
-        self.validate_config(self.config)
         hp, size = self.hp, self.image_size
         self.gen = unet_generator(
             size, filters=hp.filters, depth=hp.unet_depth, norm=hp.norm, dropout=hp.dropout
@@ -105,7 +104,18 @@ class Pix2Pix(TranslationModel):
                 filters=hp.filters,
                 norm=hp.norm,
             )
-        self.gan = losses.gan_loss(hp.gan_loss)
+
+        # Dropout's random state: Keras leaves it out of the checkpoint's object graph, so a
+        # resumed run would replay the dropout masks of its first steps without this.
+        self.dropout_seeds = tf.Module(name="dropout_seeds")
+        self.dropout_seeds.states = [
+            layer.seed_generator.state
+            for layer in self.gen.layers
+            if isinstance(layer, keras.layers.Dropout)
+        ]
+
+    def checkpoint_items(self):
+        return {"dropout_seeds": self.dropout_seeds}
 
     def players(self):
         players = {"gen": [self.gen]}
@@ -126,31 +136,24 @@ class Pix2Pix(TranslationModel):
             if self.adversarial:
                 logits = self.disc(self.pair(x, fake), training=True)
                 g_terms["g_adv"] = (1.0, self.gan.generator(logits))
-            if self.uses_l1:
-                g_terms["l1"] = (hp.lambda_l1, losses.l1(fake, y))
-            gen_loss = self.mean(loss_terms.total(g_terms))
+            # Weight 0 when the objective has no L1: reported, not trained on.
+            g_terms["l1"] = (hp.lambda_l1 if self.uses_l1 else 0.0, losses.l1(fake, y))
+            gen_loss, out = self.weighted_loss("gen_loss", g_terms)
         self.step("gen", tape, gen_loss)
-        out = loss_terms.logged(self.mean, g_terms, gen_loss, "gen_loss")
-        if not self.uses_l1:
-            out["l1"] = self.mean(losses.l1(fake, y))  # reported, not trained on
         if not self.adversarial:
             return out
 
         fake = tf.stop_gradient(fake)
+
+        def critic(images, training=True):
+            return self.disc(self.pair(x, images), training=training)
+
         with tf.GradientTape() as tape:
-            real_logits = self.disc(self.pair(x, y), training=True)
-            fake_logits = self.disc(self.pair(x, fake), training=True)
-            # Halved, as in the paper, to slow D down relative to G.
-            d_terms = {"d_adv": (0.5, self.gan.discriminator(real_logits, fake_logits))}
-            if hp.gradient_penalty > 0:
-
-                def critic(images, training=True):
-                    return self.disc(self.pair(x, images), training=training)
-
-                d_terms["gp"] = (hp.gradient_penalty, losses.gradient_penalty(critic, y, fake))
-            disc_loss = self.mean(loss_terms.total(d_terms))
+            # D's GAN loss halved, as in the paper, to slow D down relative to G.
+            d_terms = self.adversarial_terms("d", critic, y, fake, weight=0.5)
+            disc_loss, d_logs = self.weighted_loss("disc_loss", d_terms)
         self.step("disc", tape, disc_loss)
-        return {**out, **loss_terms.logged(self.mean, d_terms, disc_loss, "disc_loss")}
+        return {**out, **d_logs}
 
     # -- inference ------------------------------------------------------------------------
     def domains(self):

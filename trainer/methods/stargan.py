@@ -33,8 +33,8 @@ import tensorflow as tf
 
 from trainer import losses
 from trainer.data.multi_domain import domain_groups
-from trainer.methods import loss_terms
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.hparams import GAN_LOSSES
 from trainer.methods.paths import Image, OneHot, Path
 from trainer.networks.stargan_nets import stargan_discriminator, stargan_generator
 
@@ -78,8 +78,9 @@ class StarGAN(TranslationModel):
         "filters": HParam(64, "Width of the first layer of G and D.", shape=True),
         "gan_loss": HParam(
             "wgan",
-            "Adversarial loss: wgan (StarGAN's, needs --gradient_penalty), lsgan, "
-            "vanilla or hinge.",
+            "Adversarial loss: wgan (StarGAN's, needs --gradient_penalty or --clip_weights), "
+            "lsgan, vanilla or hinge.",
+            choices=GAN_LOSSES,
         ),
         "gradient_penalty": HParam(
             10.0, "WGAN-GP weight lambda_gp (0 = off; --gan_loss=wgan needs it > 0)."
@@ -99,24 +100,19 @@ class StarGAN(TranslationModel):
             shape=True,
         ),
     }
+    # Tiny settings for the tests' smoke runs (the contract test, the flagfile test).
+    SMOKE_HPARAMS = {"filters": 4, "gen_blocks": 1, "n_down": 1, "disc_layers": 2, "n_critic": 1}
 
     @classmethod
     def validate_config(cls, config):
+        super().validate_config(config)  # choices, the GAN vocabulary
         hp = config.hparams
-        if hp.gan_loss not in losses.GAN_LOSSES:
-            losses.gan_loss(hp.gan_loss)  # raises, naming the choices
-        if hp.gan_loss == "wgan" and hp.gradient_penalty <= 0:
-            raise ValueError(
-                "--gan_loss=wgan needs a Lipschitz constraint: pass --gradient_penalty=10 "
-                "(StarGAN's WGAN-GP), or choose --gan_loss=lsgan, vanilla or hinge."
-            )
         if hp.n_critic < 1:
             raise ValueError(f"--n_critic must be >= 1, got {hp.n_critic}.")
         domain_groups(config)
 
     def build_networks(self):
         hp, size = self.hp, self.image_size
-        self.validate_config(self.config)
         self.groups = domain_groups(self.config)
         self.labels = tuple(label for _, ls in self.groups for label in ls)
         sizes = [len(ls) for _, ls in self.groups]
@@ -131,7 +127,6 @@ class StarGAN(TranslationModel):
         self.disc = stargan_discriminator(
             size, len(self.labels), filters=hp.filters, n_layers=hp.disc_layers, name="disc"
         )
-        self.gan = losses.gan_loss(hp.gan_loss)
 
     def players(self):
         return {"gen": [self.gen], "disc": [self.disc]}
@@ -145,16 +140,17 @@ class StarGAN(TranslationModel):
         )
 
     def critic_terms(self, x, source, fake):
+        """D_src's GAN loss (and gradient penalty) on (x, fake), D_cls's loss on x's domain."""
         hp = self.hp
-        real_src, real_cls = self.disc(x, training=True)
-        fake_src, _ = self.disc(fake, training=True)
-        terms = {
-            "d_adv": (1.0, self.gan.discriminator(real_src, fake_src)),
+
+        def d_src(images, training=True):
+            return self.disc(images, training=training)[0]
+
+        _, real_cls = self.disc(x, training=True)
+        return {
+            **self.adversarial_terms("d", d_src, x, fake),
             "d_cls": (hp.lambda_cls, group_cross_entropy(source, real_cls, self.group_of_label)),
         }
-        if hp.gradient_penalty > 0:
-            terms["gp"] = (hp.gradient_penalty, losses.gradient_penalty(self.disc, x, fake))
-        return terms
 
     def generator_terms(self, x, source, target):
         hp = self.hp
@@ -177,18 +173,15 @@ class StarGAN(TranslationModel):
             target = self.targets(source)
             fake = tf.stop_gradient(self.gen([x, self.one_hot(target)], training=True))
             with tf.GradientTape() as tape:
-                d_terms = self.critic_terms(x, source, fake)
-                disc_loss = self.mean(loss_terms.total(d_terms))
+                terms = self.critic_terms(x, source, fake)
+                disc_loss, d_logs = self.weighted_loss("disc_loss", terms)
             self.step("disc", tape, disc_loss)
 
         with tf.GradientTape() as tape:
-            g_terms = self.generator_terms(x, source, target)
-            gen_loss = self.mean(loss_terms.total(g_terms))
+            terms = self.generator_terms(x, source, target)
+            gen_loss, g_logs = self.weighted_loss("gen_loss", terms)
         self.step("gen", tape, gen_loss)
-        return {
-            **loss_terms.logged(self.mean, g_terms, gen_loss, "gen_loss"),
-            **loss_terms.logged(self.mean, d_terms, disc_loss, "disc_loss"),
-        }
+        return {**g_logs, **d_logs}
 
     # -- inference ------------------------------------------------------------------------
     def condition(self, target, n):

@@ -30,7 +30,7 @@ def unet_depth(image_size, requested=-1):
             f"--image_size={image_size} does not fit the U-Net: it halves the image to 1x1, so "
             "the size must be a power of two >= 8 (16, 32, 64, 128, 256 ...)."
         )
-    depth = min(int(math.log2(image_size)), 8) if requested < 0 else int(requested)
+    depth = min(int(math.log2(image_size)), 8) if requested == -1 else int(requested)
     if not 2 <= depth <= int(math.log2(image_size)):
         raise ValueError(
             f"--unet_depth={requested} must be between 2 and {int(math.log2(image_size))} at "
