@@ -474,11 +474,14 @@ def test_translator_runs_every_artifact_from_its_metadata(trained, exported):
 
         translator.run = spy
         n = 3
+        # A one-hot condition is picked by name, as a user would: the last declared label.
+        onehots = [d for d in path.inputs if d.kind == "onehot"]
+        pick = {"target_domain": onehots[0].labels[-1]} if onehots else {}
         if any(d.kind == "image" for d in path.inputs):
             images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
-            out = translator.translate(images)
+            out = translator.translate(images, **pick)
         else:
-            out = translator.generate(n, seed=0)
+            out = translator.generate(n, seed=0, **pick)
         outs = out if isinstance(out, dict) else {path.output_names()[0]: out}
         for name, y in outs.items():
             assert y.dtype == np.uint8 and y.shape[0] == n, f"{method} {a['file']} {name}"
