@@ -81,7 +81,7 @@ def test_a_step_moves_both_players(cls, hparams):
     assert int(model.optimizers["disc"].iterations) == model.hp.n_critic
     assert int(model.optimizers["gen"].iterations) == 1
     if model.hp.gradient_penalty:
-        expected = out["d_adv"] + model.hp.gradient_penalty * out["gp"]
+        expected = out["disc_d"] + model.hp.gradient_penalty * out["gp_d"]
         np.testing.assert_allclose(float(out["disc_loss"]), float(expected), rtol=1e-5)
         # The penalty is per example: no batch norm in the critic.
         norms = [type(layer).__name__ for layer in model.disc.layers]

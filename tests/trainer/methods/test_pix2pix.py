@@ -104,7 +104,7 @@ def test_bad_flags_are_refused():
         Pix2Pix.validate_config(config(objective="l2"))
     with pytest.raises(ValueError, match="--gradient_penalty"):
         Pix2Pix.validate_config(config(gan_loss="wgan"))
-    with pytest.raises(ValueError, match="AtoB or BtoA"):
+    with pytest.raises(ValueError, match="AtoB, BtoA"):
         Pix2Pix.validate_config(config(direction="left"))
 
 

@@ -123,7 +123,7 @@ def test_a_step_is_n_critic_critic_updates_and_one_generator_update():
     hp = model.hp
     expected = out["g_adv"] + hp.lambda_cls * out["g_cls"] + hp.lambda_rec * out["rec"]
     np.testing.assert_allclose(float(out["gen_loss"]), float(expected), rtol=1e-5)
-    expected = out["d_adv"] + hp.lambda_cls * out["d_cls"] + hp.gradient_penalty * out["gp"]
+    expected = out["disc_d"] + hp.lambda_cls * out["d_cls"] + hp.gradient_penalty * out["gp_d"]
     np.testing.assert_allclose(float(out["disc_loss"]), float(expected), rtol=1e-5)
 
 
@@ -150,7 +150,7 @@ def test_mask_vector_variant_declares_groups_and_appends_the_mask():
     ]
     model.make_optimizers(total_steps=10)
     out = assert_every_player_moves(model, batch(model))
-    assert set(out) >= {"g_cls", "d_cls", "rec", "gp"}
+    assert set(out) >= {"g_cls", "d_cls", "rec", "gp_d"}
 
 
 def test_wgan_without_a_penalty_and_bad_groups_are_refused():
