@@ -184,3 +184,19 @@ def test_translate_path_exports_with_its_two_named_inputs(tmp_path):
         "translate_int8.tflite",
         "translate.onnx",
     }
+
+
+def test_resume_with_other_domains_is_refused_naming_them(tmp_path):
+    import dataclasses
+    import json
+
+    from trainer.train_lib import check_model_dir
+
+    def at(cfg):
+        return cfg.replace(train=dataclasses.replace(cfg.train, model_dir=str(tmp_path)))
+
+    old = at(config())
+    (tmp_path / "config.json").write_text(json.dumps(old.to_dict()))
+    check_model_dir(old)  # the same domains resume
+    with pytest.raises(ValueError, match="domains mnist,mnist_m,digits"):
+        check_model_dir(at(config(domains=("mnist", "digits"))))
