@@ -70,6 +70,13 @@ def _differences(old, config, keys):
     for key in keys:
         if key in old.hparams and key in config.hparams and old.hparams[key] != config.hparams[key]:
             out.append(f"{key} {old.hparams[key]} (now {config.hparams[key]})")
+    if old.method == config.method and methods.get(config.method).DATA == "multi_domain":
+        # The domain labels size the condition input and the classification head.
+        from trainer.data.multi_domain import domain_labels
+
+        was, now = domain_labels(old), domain_labels(config)
+        if was != now:
+            out.append(f"domains {','.join(was)} (now {','.join(now)})")
     return out
 
 

@@ -12,6 +12,14 @@ kind, split, ...)`` builds them and ``KINDS`` lists the kinds:
   [-1, 1]. Training batches carry no target-domain labels (``y_b`` is -1) and no source labels
   either (``y_a`` is -1) unless the run trains a UDA classifier head (``--uda``), which is
   defined to use the source labels. Evaluation batches keep both.
+- ``images`` (``{x}``) and ``labeled`` (``{x, y}``): one domain, for noise-to-image methods
+  (:mod:`trainer.data.labeled`).
+- ``paired``: aligned ``{x_a, x_b, y_a, y_b}`` pairs (:mod:`trainer.data.paired`).
+- ``multi_domain``: ``{x, domain, y}`` over several domain labels
+  (:mod:`trainer.data.multi_domain`).
+
+A method with several critic updates per step (``n_critic``) gets that many training batches
+concatenated along the batch axis.
 
 Datasets:
 - ``digits``: the embedded ``digit_domains`` TFDS builder (built offline into ``data_dir``).
@@ -269,8 +277,17 @@ def _unpaired(config, split, *, batch_size, training, seed):
 
 
 # Data kinds a method can declare as its ``DATA``: name -> builder(config, split, *, batch_size,
-# training, seed) returning a batched tf.data.Dataset.
-KINDS = {"unpaired": _unpaired}
+# training, seed) returning a batched tf.data.Dataset. The kinds of the conditional family live
+# in their own modules, which read domains through this one (imported here, after it is set up).
+from trainer.data import labeled, multi_domain, paired  # noqa: E402
+
+KINDS = {
+    "unpaired": _unpaired,
+    "images": labeled.images_dataset,
+    "labeled": labeled.labeled_dataset,
+    "paired": paired.paired_dataset,
+    "multi_domain": multi_domain.multi_domain_dataset,
+}
 
 
 def make_dataset(config, kind, split, *, batch_size, training, seed):

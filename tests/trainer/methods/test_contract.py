@@ -81,10 +81,29 @@ def perturbed(value, spec):
     return []
 
 
-def unit_batch(cls, random_batch, n=2):
-    if cls.DATA != "unpaired":
-        pytest.fail(f"[contract: data] no test batch for DATA={cls.DATA!r}: add one here.")
-    return random_batch(n=n, size=SIZE)
+def unit_batch(cls, random_batch, n=2, config=None):
+    """A random training batch of the method's data kind (``n`` examples per update; kinds
+    that feed several critic updates per step get ``n * n_critic``)."""
+    if cls.DATA in ("unpaired", "paired"):
+        return random_batch(n=n, size=SIZE)
+    hp = config.hparams if config is not None else {}
+    k = int(dict(hp).get("n_critic", 1) or 1)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(-1, 1, (n * k, SIZE, SIZE, 3)), tf.float32)
+    if cls.DATA == "images":
+        return {"x": x}
+    if cls.DATA == "labeled":
+        return {"x": x, "y": tf.constant(rng.integers(0, 10, n * k), tf.int64)}
+    if cls.DATA == "multi_domain":
+        from trainer.data.multi_domain import domain_labels
+
+        labels = len(domain_labels(config))
+        return {
+            "x": x,
+            "domain": tf.constant(np.arange(n * k) % labels, tf.int64),
+            "y": tf.constant(rng.integers(0, 10, n * k), tf.int64),
+        }
+    pytest.fail(f"[contract: data] no test batch for DATA={cls.DATA!r}: add one here.")
 
 
 def check_model_dir_fn():
@@ -114,7 +133,7 @@ def trained(request, method_config, random_batch):
     config = method_config(method, image_size=SIZE, **with_capabilities(cls))
     model = registry.build(config)
     model.make_optimizers(total_steps=10)
-    batch = unit_batch(cls, random_batch)
+    batch = unit_batch(cls, random_batch, config=config)
     before = snapshot(state_variables(model))
     logs = model.train_step(batch)  # eager: tracing costs more than a tiny step
     return dict(
@@ -274,13 +293,14 @@ def test_one_step_moves_every_player_and_nothing_else(trained):
 @pytest.mark.parametrize("method", METHODS)
 def test_gan_vocabulary_gradient_penalty_and_clipping(method, method_config, random_batch):
     cls = registry.get(method)
+    unconstrained = dict(gan_loss="wgan", gradient_penalty=0.0, clip_weights=0.0)
     with pytest.raises(ValueError, match="gradient_penalty"):
-        registry.build(method_config(method, image_size=SIZE, gan_loss="wgan"))
+        registry.build(method_config(method, image_size=SIZE, **unconstrained))
 
     config = method_config(method, image_size=SIZE, gan_loss="wgan", gradient_penalty=10.0)
     model = registry.build(config)
     model.make_optimizers(total_steps=10)
-    logs = model.train_step(unit_batch(cls, random_batch))  # eager: no tracing
+    logs = model.train_step(unit_batch(cls, random_batch, config=config))  # eager: no tracing
     gp = {k: float(v) for k, v in logs.items() if k.startswith("gp_")}
     assert gp and all(np.isfinite(v) and v >= 0 for v in gp.values()), (
         f"[contract: gradient penalty] {method}: its discriminator step logs no gp_* term "
@@ -288,10 +308,12 @@ def test_gan_vocabulary_gradient_penalty_and_clipping(method, method_config, ran
     )
 
     bound = 0.01
-    config = method_config(method, image_size=SIZE, gan_loss="wgan", clip_weights=bound)
+    config = method_config(
+        method, image_size=SIZE, gan_loss="wgan", gradient_penalty=0.0, clip_weights=bound
+    )
     model = registry.build(config)
     model.make_optimizers(total_steps=10)
-    model.train_step(unit_batch(cls, random_batch))  # eager: no tracing
+    model.train_step(unit_batch(cls, random_batch, config=config))  # eager: no tracing
     for player in model.CRITICS & set(model.players()):
         variables = base.unique_variables(model.players()[player])
         worst = max(float(np.abs(v.numpy()).max()) for v in variables)
@@ -353,7 +375,10 @@ def test_resume_with_a_changed_shape_hparam_is_refused_naming_it(method, method_
     specs = cls.hparam_specs()
     accepted = []
     for key in cls.shape_hparams():
-        value = perturbed(old.hparams[key], specs[key])[0]
+        values = perturbed(old.hparams[key], specs[key])
+        if not values:
+            continue  # a free-form string (e.g. a list of domains): no generic other value
+        value = values[0]
         new = method_config(
             method, image_size=SIZE, model_dir=tmp_path, **{**old.hparams, key: value}
         )
@@ -449,11 +474,14 @@ def test_translator_runs_every_artifact_from_its_metadata(trained, exported):
 
         translator.run = spy
         n = 3
+        # A one-hot condition is picked by name, as a user would: the last declared label.
+        onehots = [d for d in path.inputs if d.kind == "onehot"]
+        pick = {"target_domain": onehots[0].labels[-1]} if onehots else {}
         if any(d.kind == "image" for d in path.inputs):
             images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
-            out = translator.translate(images)
+            out = translator.translate(images, **pick)
         else:
-            out = translator.generate(n, seed=0)
+            out = translator.generate(n, seed=0, **pick)
         outs = out if isinstance(out, dict) else {path.output_names()[0]: out}
         for name, y in outs.items():
             assert y.dtype == np.uint8 and y.shape[0] == n, f"{method} {a['file']} {name}"
