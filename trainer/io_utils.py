@@ -61,7 +61,7 @@ def makedirs(path):
             "Choose a path you can write to."
         ) from None
     except OSError as e:
-        if e.errno in (errno.ENOTDIR, errno.EROFS):
+        if e.errno in (errno.ENOTDIR, errno.EROFS, errno.ENOENT, errno.EPERM, errno.EACCES):
             raise OSError(
                 e.errno, f"Cannot create the directory {path}: {e.strerror}. Choose another path."
             ) from None

@@ -70,6 +70,15 @@ def validate(specs, config):
                 f"Unknown --{key}={hp[key]!r} for {config.method}: choose one of "
                 f"{', '.join(map(str, spec.choices))}."
             )
+    for key in specs:
+        value = hp.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        # Loss weights, rates and widths are never negative; a learning rate is positive.
+        if (key.startswith("lambda") or key in ("beta_1", "beta_2", "weight_decay")) and value < 0:
+            raise ValueError(f"--{key} must be >= 0, got {value}: a loss weight or rate.")
+        if key == "lr" and value <= 0:
+            raise ValueError(f"--lr must be > 0, got {value}.")
     if "gan_loss" not in specs:
         return
     for key in ("gradient_penalty", "clip_weights"):
