@@ -445,6 +445,29 @@ def test_runtime_failure_is_a_json_500(export_dir):
         assert "out of memory" in r.json()["error"]
 
 
+def _read_response(sock):
+    """One whole HTTP response (headers and a Content-Length body) from ``sock``; a busy server
+    may send them in separate packets."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data.decode("latin-1")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode("latin-1")
+
+
 def test_slow_body_gets_408(export_dir):
     app = service.create_app(os.path.join(export_dir, "a2b.onnx"), body_timeout=0.5)
     with _Server(app) as s:
@@ -454,7 +477,7 @@ def test_slow_body_gets_408(export_dir):
                 b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                 b"Content-Length: 1000\r\n\r\n" + b"\x89PNG"
             )
-            answer = sock.recv(4096).decode("latin-1")
+            answer = _read_response(sock)
         assert answer.startswith("HTTP/1.1 408"), answer
         assert '"error"' in answer and "did not arrive within 0.5 s" in answer
 
