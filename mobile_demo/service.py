@@ -40,6 +40,7 @@ import threading
 import time
 import warnings
 
+from mobile_demo.serve_web import port_number
 from trainer import imaging
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -432,7 +433,7 @@ def main(argv=None):
     parser.add_argument("--model", required=True, help="DIR/export/<path>.onnx (or .tflite)")
     parser.add_argument("--metadata", default=None, help="metadata.json (default: beside model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=port_number, default=8000)
     parser.add_argument("--threads", type=int, default=None, help="runtime intra-op threads")
     parser.add_argument("--max_body_bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument(
