@@ -584,7 +584,6 @@ def bad_invocations(data_dir, model_dir, f, out):
             ["-m", "mobile_demo.service", f"--model={f['onnx']}", "--max_body_bytes=-1"],
         ),
         ("service bad port", ["-m", "mobile_demo.service", f"--model={f['onnx']}", "--port=70000"]),
-        ("service tflite", ["-m", "mobile_demo.service", f"--model={f['tflite']}"]),
         ("serve_web missing dir", ["-m", "mobile_demo.serve_web", "--export_dir=/nonexistent"]),
         ("serve_web file", ["-m", "mobile_demo.serve_web", f"--export_dir={f['good']}"]),
         (
