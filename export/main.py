@@ -42,7 +42,9 @@ flags.DEFINE_bool(
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        raise app.UsageError(
+            f"error: unexpected arguments {' '.join(argv[1:])}: flags take the form --name=value."
+        )
     if not FLAGS.model_dir:
         raise ValueError("--model_dir is required: the directory of a trained model.")
     if os.path.isdir(FLAGS.model_dir) or console.is_remote(FLAGS.model_dir):

@@ -31,8 +31,13 @@ def _save(array, path, size=None):
     image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if size is not None and image.size != size:
         image = image.resize(size, Image.BICUBIC)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    image.save(path)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        image.save(path)
+    except OSError as e:
+        raise ValueError(
+            f"Cannot write {path}: {e.strerror or e}. Choose an --output you can write to."
+        ) from None
     return path
 
 

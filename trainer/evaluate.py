@@ -65,7 +65,9 @@ def evaluate_model_dir(
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        raise app.UsageError(
+            f"error: unexpected arguments {' '.join(argv[1:])}: flags take the form --name=value."
+        )
     try:
         if not FLAGS.model_dir:
             raise ValueError("--model_dir is required: the directory of a trained run.")

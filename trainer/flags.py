@@ -301,7 +301,7 @@ def resolve_flagfile_args(argv):
                     else:
                         shipped = sorted(f for f in os.listdir(CONFIG_DIR) if f.endswith(".flags"))
                         raise SystemExit(
-                            f"Flagfile {value!r} not found in the working directory nor among the "
+                            f"error: flagfile {value!r} is not in the working directory nor among the "
                             f"shipped configs ({', '.join(shipped)})."
                         )
                 break

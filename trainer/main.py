@@ -29,7 +29,9 @@ def main(argv):
     from absl import app, logging
 
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        raise app.UsageError(
+            f"error: unexpected arguments {' '.join(argv[1:])}: flags take the form --name=value."
+        )
     from trainer import flags as flags_lib
 
     try:
