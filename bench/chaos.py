@@ -340,6 +340,11 @@ def make_fixtures(work, model_dir):
     for name in ("empty", "text", "bomb", "truncated", "good"):
         shutil.copy(f[name], os.path.join(folder, os.path.basename(f[name])))
     f["folder"] = folder
+    junk = os.path.join(work, "junk_folder")
+    os.makedirs(junk, exist_ok=True)
+    for name in ("empty", "text", "bomb", "truncated"):
+        shutil.copy(f[name], os.path.join(junk, os.path.basename(f[name])))
+    f["junk"] = junk
     f["corrupt_config_dir"] = os.path.join(work, "corrupt_config")
     os.makedirs(f["corrupt_config_dir"], exist_ok=True)
     put("corrupt_config/config.json", b"{not json")
@@ -438,8 +443,31 @@ def bad_invocations(data_dir, model_dir, f, out):
         ("export bad path", [*ex, f"--model_dir={model_dir}", "--paths=nope"]),
         ("export unwritable", [*ex, f"--model_dir={model_dir}", "--export_dir=/proc/x/export"]),
         ("export stray", [*ex, f"--model_dir={model_dir}", "stray"]),
+        ("export bad flag", [*ex, f"--model_dir={model_dir}", "--no_such_flag=1"]),
     ]
     er = ["-m", "export.run"]
+    cases += [
+        ("evaluate stray", [*ev, f"--model_dir={model_dir}", "stray"]),
+        (
+            "export.run folder of junk",
+            [
+                *er,
+                f"--model={f['onnx']}",
+                f"--input={f['junk']}",
+                f"--output={os.path.join(out, 'junk_out')}",
+            ],
+        ),
+        (
+            "edge folder of junk",
+            [
+                "-m",
+                "mobile_demo.edge",
+                f"--model={f['tflite']}",
+                f"--input={f['junk']}",
+                f"--output={os.path.join(out, 'junk_out_edge')}",
+            ],
+        ),
+    ]
     o = os.path.join(out, "run_out.png")
     for name in ("empty", "text", "bomb", "truncated"):
         cases.append(
