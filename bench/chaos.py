@@ -139,6 +139,7 @@ def campaign_train(args, work):
     figures = dict(
         kills=0,
         resumes=0,
+        killed_before_resume_line=0,
         restarts_from_zero=0,
         resumed_behind=0,
         deleted_before_newer=0,
@@ -153,8 +154,12 @@ def campaign_train(args, work):
             )
         in_save = i % 2 == 1
         if in_save:
-            # The moment a save is under way: a temp entry in checkpoints/.
-            wait_for(lambda: checkpoints(model_dir)[1], 120, proc, poll=0.002)
+            # The moment a save is under way: a new temp entry in checkpoints/ (one left by the
+            # previous kill is there before this process starts, and is cleaned by it).
+            stale = set(checkpoints(model_dir)[1])
+            wait_for(
+                lambda stale=stale: set(checkpoints(model_dir)[1]) - stale, 120, proc, poll=0.002
+            )
         else:
             first = committed_step(model_dir)
             wait_for(lambda first=first: committed_step(model_dir) > first, 120, proc)
@@ -165,7 +170,10 @@ def campaign_train(args, work):
         figures["kills"] += 1
         text = open(log).read()
         resumed = re.search(r"Resum\w* from .*?\(step (\d+)\)", text)
-        if before_commit:
+        started_training = re.search(r"^step\s+\d+/", text, re.M)
+        if before_commit and resumed is None and not started_training:
+            figures["killed_before_resume_line"] += 1
+        elif before_commit:
             if resumed is None:
                 figures["restarts_from_zero"] += 1
             elif int(resumed.group(1)) < before_commit:
