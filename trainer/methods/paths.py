@@ -42,8 +42,16 @@ def prior_text(prior):
     raise ValueError(f"Unknown prior distribution {kind!r}: use uniform or normal.")
 
 
-def _shape(shape):
-    return [None if d is None or int(d) < 0 else int(d) for d in shape]
+def _entry(decl, shape, **fields):
+    """The metadata.json entry every declaration shares (name, kind, shape with unknown axes as
+    None, dtype), followed by its own ``fields``."""
+    return {
+        "name": decl.name,
+        "kind": decl.kind,
+        "shape": [None if d is None or int(d) < 0 else int(d) for d in shape],
+        "dtype": "float32",
+        **fields,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,13 +63,7 @@ class Image:
     kind = "image"
 
     def to_metadata(self, shape):
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "shape": _shape(shape),
-            "dtype": "float32",
-            "value_range": [float(v) for v in self.value_range],
-        }
+        return _entry(self, shape, value_range=[float(v) for v in self.value_range])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +80,7 @@ class OneHot:
     kind = "onehot"
 
     def to_metadata(self, shape):
-        spec = {
-            "name": self.name,
-            "kind": self.kind,
-            "shape": _shape(shape),
-            "dtype": "float32",
-            "value_range": [0.0, 1.0],
-            "labels": list(self.labels),
-        }
+        spec = _entry(self, shape, value_range=[0.0, 1.0], labels=list(self.labels))
         if self.groups:
             spec["groups"] = [{"name": g, "labels": list(ls)} for g, ls in self.groups]
         return spec
@@ -100,14 +95,7 @@ class Noise:
     kind = "noise"
 
     def to_metadata(self, shape):
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "shape": _shape(shape),
-            "dtype": "float32",
-            "prior": dict(self.prior),
-            "distribution": prior_text(self.prior),
-        }
+        return _entry(self, shape, prior=dict(self.prior), distribution=prior_text(self.prior))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +106,7 @@ class Tensor:
     kind = "tensor"
 
     def to_metadata(self, shape):
-        return {"name": self.name, "kind": self.kind, "shape": _shape(shape), "dtype": "float32"}
+        return _entry(self, shape)
 
 
 @dataclasses.dataclass
