@@ -210,17 +210,9 @@ def test_model_dir_of_another_shape_is_refused(digits_data_dir, tmp_path):
     assert proc.returncode != 0 and "image_size 32 (now 64)" in proc.stderr
 
 
-def test_help_lists_the_project_flags_grouped_and_exits_0():
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "trainer.main", "--help"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def test_help_lists_the_project_flags_grouped_and_exits_0(run_module):
+    # run_module fails the test on a non-zero exit, with both streams' tails.
+    proc = run_module("trainer.main", "--help", timeout=300)
     out = proc.stdout
     for heading in ("run flags:", "data flags:", "training flags:", "evaluation flags:"):
         assert heading in out
@@ -235,15 +227,7 @@ def test_help_lists_the_project_flags_grouped_and_exits_0():
     assert "one of " + ", ".join(sorted(METHODS)) in out
     assert "--helpfull" in out
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "trainer.main", "--helpfull"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_module("trainer.main", "--helpfull", timeout=300)
     assert "run flags:" in proc.stdout and "--[no]logtostderr" in proc.stdout
 
 
