@@ -190,30 +190,25 @@ def export_path(
     if "keras" in formats:
         record(new("keras"), lambda p: graph.write_keras(model, p))
 
-    # The SavedModel is the source of every TFLite variant: build it in a scratch dir when it
-    # is not an artifact itself.
     scratch = None
-    savedmodel_dir = None
     if "savedmodel" in formats:
-        savedmodel_artifact = new("savedmodel")
-        record(savedmodel_artifact, lambda p: graph.write_savedmodel(model, p))
-        if savedmodel_artifact["status"] != metadata_lib.NOT_SUPPORTED and "error" not in (
-            savedmodel_artifact
-        ):
-            savedmodel_dir = os.path.join(export_dir, savedmodel_artifact["file"])
+        record(new("savedmodel"), lambda p: graph.write_savedmodel(model, p))
     if "tflite" in formats:
-        if savedmodel_dir is None:
-            scratch = tempfile.mkdtemp(prefix=f".{name}-savedmodel-", dir=export_dir)
-            savedmodel_dir = graph.write_savedmodel(model, os.path.join(scratch, "model"))
+        # TFLite is converted from a batch-1 SavedModel of its own (see export.tflite).
+        scratch = tempfile.mkdtemp(prefix=f".{name}-savedmodel-", dir=export_dir)
+        tflite_source = tflite.write_savedmodel(model, os.path.join(scratch, "model"))
         try:
             for _, precision in metadata_lib.TFLITE_VARIANTS:
                 rep = (
                     tflite.representative_dataset(calibration) if precision == "int8_full" else None
                 )
+                artifact = new("tflite", precision)
+                artifact["inputs"] = tflite.artifact_specs(inputs)
+                artifact["outputs"] = tflite.artifact_specs(outputs)
                 record(
-                    new("tflite", precision),
+                    artifact,
                     lambda p, precision=precision, rep=rep: tflite.write(
-                        savedmodel_dir, p, precision, rep
+                        tflite_source, p, precision, rep
                     ),
                 )
         finally:

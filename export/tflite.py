@@ -1,18 +1,30 @@
 """TFLite (LiteRT) writers: fp32, float16 weights, dynamic-range int8 and full int8.
 
-All variants are converted from the path's SavedModel (``export.graph.write_savedmodel``):
+All variants are converted from a SavedModel of the path (``write_savedmodel`` here):
 converting a concrete function that captures Keras 3 variables keeps them as resource
 variables, which LiteRT then reads as garbage; the SavedModel route freezes them and keeps
-the named signature (inputs and outputs by name, dynamic batch).
+the named signature (inputs and outputs by name).
+
+The TFLite graph has a static batch of 1 (inputs ``[1, ...]``): with a dynamic batch the
+converter writes shape arithmetic (SHAPE, STRIDED_SLICE, PACK) around every TRANSPOSE_CONV,
+which the XNNPACK delegate does not take, so LiteRT ran the graph in many pieces with
+builtin kernels between them. At batch 1 (and with ``ReflectionPad2D`` written as slices and
+concatenations) the fp32 generators run as ONE XNNPACK partition; ``delegate_partitions``
+counts them. Runtimes feed N images as N calls (``export.runtime`` does).
 """
 
 import os
+import shutil
+import tempfile
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from export.graph import SERVING_KEY
+from export.graph import SERVING_KEY, call_model, io_names
+
+BATCH = 1
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8_full")
 
@@ -27,6 +39,76 @@ def _first_line(e):
     if "error:" in text:
         text = text[text.index("error:") + len("error:") :].strip()
     return text[:300] or type(e).__name__
+
+
+def write_savedmodel(model, directory, batch=BATCH):
+    """The SavedModel every TFLite variant is converted from: one ``serving_default``
+    signature with the model's input names and a static batch of ``batch``."""
+    in_names, out_names = io_names(model)
+    specs = [
+        tf.TensorSpec([batch, *t.shape[1:]], tf.float32, name=n)
+        for n, t in zip(in_names, model.inputs)
+    ]
+
+    def serve(*args):
+        outs = call_model(model, [tf.cast(a, tf.float32) for a in args])
+        return {n: tf.cast(o, tf.float32) for n, o in zip(out_names, outs)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_KEY, tf.function(serve, input_signature=specs), specs)
+    parent = os.path.dirname(os.path.abspath(directory))
+    tmp = tempfile.mkdtemp(prefix=".savedmodel-", dir=parent)
+    try:
+        archive.write_out(tmp, verbose=False)
+        if os.path.exists(directory):
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def artifact_specs(specs, batch=BATCH):
+    """Metadata tensor specs with the TFLite artifact's static batch (copies)."""
+    return [{**s, "shape": [batch, *s["shape"][1:]]} for s in specs]
+
+
+def delegate_partitions(model, threads=1):
+    """How LiteRT's XNNPACK delegate takes ``model`` (a path or .tflite bytes):
+    ``(partitions, {op name: count})`` with the ops left to builtin kernels between them.
+
+    One partition and no builtin op is the fast case: every partition boundary is a round
+    trip through memory and a builtin kernel is single-threaded reference code.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    if isinstance(model, (str, os.PathLike)):
+        interpreter = Interpreter(model_path=os.fspath(model), num_threads=threads)
+    else:
+        interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    original = [op for op in ops if op["op_name"] != "DELEGATE"]
+    producer = {int(t): op["index"] for op in original for t in op["outputs"]}
+    by_index = {op["index"]: op for op in original}
+    delegated = set()
+    # A partition is every node between the delegate node's inputs and its outputs.
+    for node in delegates:
+        stop = {int(t) for t in node["inputs"]}
+        stack = [int(t) for t in node["outputs"]]
+        while stack:
+            index = producer.get(stack.pop())
+            if index is None or index in delegated:
+                continue
+            delegated.add(index)
+            stack.extend(int(t) for t in by_index[index]["inputs"] if int(t) not in stop)
+    builtin = {}
+    for op in original:
+        if op["index"] not in delegated:
+            builtin[op["op_name"]] = builtin.get(op["op_name"], 0) + 1
+    return len(delegates), builtin
 
 
 def convert(savedmodel_dir, precision="fp32", representative=None):
