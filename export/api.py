@@ -16,11 +16,12 @@ import time
 import numpy as np
 from absl import logging
 
-from export import graph, tflite, verify
+from export import graph, onnx_quant, tflite, verify
 from export import metadata as metadata_lib
 from export import onnx as onnx_lib
 
-FORMATS = ("tflite", "onnx", "keras", "savedmodel")
+FORMATS = ("tflite", "onnx", "keras", "savedmodel", "onnx_int8")
+DEFAULT_FORMATS = FORMATS[:4]  # onnx_int8 (static int8 for services) on request
 _ALIASES = {"saved_model": "savedmodel", "tf_saved_model": "savedmodel", "lite": "tflite"}
 TEST_EXAMPLES = 8
 RANDOM_EXAMPLES = 4
@@ -221,9 +222,23 @@ def export_path(
             path = os.path.join(export_dir, onnx_artifact["file"])
             onnx_lib.update_metadata(path, onnx_artifact)
             onnx_artifact["size_bytes"] = graph.size_bytes(path)
+    if "onnx_int8" in formats:
+        int8_artifact = new("onnx", "int8")
+        fp32_onnx = os.path.join(export_dir, metadata_lib.artifact_file(name, "onnx"))
+        record(
+            int8_artifact,
+            lambda p: onnx_quant.write(
+                model, p, calibration, fp32_onnx if "onnx" in formats else None
+            ),
+        )
+        if "parity" in int8_artifact:
+            path = os.path.join(export_dir, int8_artifact["file"])
+            onnx_lib.update_metadata(path, int8_artifact)
+            int8_artifact["size_bytes"] = graph.size_bytes(path)
     for artifact in artifacts:
         artifact.setdefault("calibration", None)
-        if artifact["precision"] == "int8_full":
+        static = artifact["format"] == "onnx" and artifact["precision"] == "int8"
+        if artifact["precision"] == "int8_full" or static:
             artifact["calibration"] = {
                 "examples": len(calibration),
                 "source": "training images" if calibration_images is not None else "random",

@@ -93,7 +93,7 @@ def artifact_file(path_name, fmt, precision="fp32"):
         suffix = dict((p, s) for s, p in TFLITE_VARIANTS)[precision]
         return f"{path_name}{suffix}.tflite"
     if fmt == "onnx":
-        return f"{path_name}.onnx"
+        return f"{path_name}.onnx" if precision == "fp32" else f"{path_name}_{precision}.onnx"
     if fmt == "keras":
         return f"{path_name}.keras"
     if fmt == "savedmodel":

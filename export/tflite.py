@@ -132,20 +132,73 @@ def convert(savedmodel_dir, precision="fp32", representative=None):
             raise ValueError("Full int8 quantization needs a representative dataset.")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
-        # Every op in int8 (fails rather than falling back to float); float in and out so
-        # callers feed the same [-1, 1] tensors as to the fp32 model.
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # Float in and out so callers feed the same [-1, 1] tensors as to the fp32 model.
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
     try:
         with warnings.catch_warnings():
             # Calibration runs TF's own deprecated interpreter; that is the converter's business.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            if precision == "int8_full":
+                return _full_integer(converter, savedmodel_dir, representative)
             return converter.convert()
     except Exception as e:  # the converter raises ConverterError, RuntimeError, ValueError ...
         if precision == "fp32":
             raise
         raise ConversionNotSupported(_first_line(e)) from e
+
+
+# The variance branch of a normalization as the converter lowers it (read from the output
+# backwards): rsqrt(mean(squared_difference(x, mean)) + epsilon).
+_VARIANCE_CHAIN = ("RSQRT", "ADD", "MEAN", "SQUARED_DIFFERENCE")
+
+
+def float_nodes(content):
+    """Output tensor names of every normalization's variance branch in the .tflite ``content``.
+
+    In int8 these ops lose the picture (squares span a range 8 bits cannot hold) and XNNPACK
+    takes neither an int8 SQUARED_DIFFERENCE nor RSQRT nor an int8 ADD of epsilon, so each
+    norm split the graph into three more partitions of builtin kernels. Kept in float they
+    run inside the one XNNPACK partition, between QUANTIZE/DEQUANTIZE pairs.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=bytes(content))
+    ops = interpreter._get_ops_details()
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    producer = {int(t): op for op in ops for t in op["outputs"]}
+    found = []
+    for op in ops:
+        if op["op_name"] != _VARIANCE_CHAIN[0]:
+            continue
+        chain = [op]
+        for want in _VARIANCE_CHAIN[1:]:
+            feeding = [producer.get(int(t)) for t in chain[-1]["inputs"]]
+            feeding = [p for p in feeding if p is not None and p["op_name"] == want]
+            if not feeding:
+                break
+            chain.append(feeding[0])
+        found += [names[int(node["outputs"][0])] for node in chain]
+    return found
+
+
+def _full_integer(converter, savedmodel_dir, representative):
+    """Full-integer conversion with the normalizations' variance branches in float (see
+    ``float_nodes``); every other op in int8 with per-channel weights."""
+    reference = tf.lite.TFLiteConverter.from_saved_model(
+        savedmodel_dir, signature_keys=[SERVING_KEY]
+    ).convert()
+    nodes = float_nodes(reference)
+    if not nodes:
+        # Every op in int8 (fails rather than falling back to float).
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return converter.convert()
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=representative,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes),
+    )
+    return debugger.get_nondebug_quantized_model()
 
 
 def write(savedmodel_dir, path, precision="fp32", representative=None):

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
-EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel")
+EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel", "onnx_int8")
+DEFAULT_EXPORT_FORMATS = EXPORT_FORMATS[:4]  # onnx_int8 on request
 
 
 class HParams(Mapping):
@@ -77,7 +78,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit_compile: bool = False
     seed: int = 0
-    export_formats: tuple = EXPORT_FORMATS
+    export_formats: tuple = DEFAULT_EXPORT_FORMATS
     allow_parity_failure: bool = False
 
 

@@ -134,3 +134,64 @@ def test_reflection_pad_exports_without_mirror_pad_and_matches_in_onnx(tmp_path)
     (got,) = session.run(None, {"image": x})
     want = graph.keras_outputs(model, {"image": x})["translated"]
     assert np.abs(got - want).max() <= 1e-4
+
+
+def test_full_int8_keeps_norm_variance_in_float_and_stays_one_partition(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = tiny_generator()
+    source = tflite.write_savedmodel(model, str(tmp_path / "sm"))
+    norms = sum(isinstance(layer, InstanceNormalization) for layer in _layers(model))
+    assert len(tflite.float_nodes(tflite.convert(source, "fp32"))) == 4 * norms
+    rng = np.random.default_rng(0)
+    samples = [{"image": rng.uniform(-1, 1, (1, SIZE, SIZE, 3)).astype(np.float32)}]
+    content = tflite.convert(source, "int8_full", tflite.representative_dataset(samples * 4))
+    assert tflite.delegate_partitions(content) == (1, {})
+    ops = _op_types(content)
+    assert {"RSQRT", "CONV_2D", "QUANTIZE", "DEQUANTIZE"} <= ops
+
+
+def _layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+        yield from getattr(layer, "_layers", [])
+
+
+def _op_types(content):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return {op["op_name"] for op in Interpreter(model_content=content)._get_ops_details()}
+
+
+def test_onnx_int8_is_a_qdq_artifact_with_parity_and_metadata(tmp_path):
+    import onnx
+
+    from export import api
+
+    keras.utils.set_random_seed(0)
+    model = tiny_generator()
+    images = np.random.default_rng(1).integers(0, 256, (8, SIZE, SIZE, 3), dtype=np.uint8)
+    result = api.export_paths(
+        {"a2b": model},
+        str(tmp_path),
+        formats="onnx_int8",
+        images={"a2b": (images, images)},
+        allow_parity_failure=True,
+        print_table=False,
+    )
+    (entry,) = result["artifacts"]
+    assert (entry["file"], entry["format"], entry["precision"]) == ("a2b_int8.onnx", "onnx", "int8")
+    assert entry["calibration"] == {"examples": 8, "source": "training images"}
+    assert entry["parity"]["bound"] == {"psnr": 30.0}
+    psnr = entry["parity"]["test_images"]["psnr"]
+    assert (entry["status"] == "ok") == (psnr >= 30.0)
+    path = tmp_path / "a2b_int8.onnx"
+    proto = onnx.load(path)
+    ops = {node.op_type for node in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    assert "img2img.metadata" in {p.key for p in proto.metadata_props}
+    # No fp32 .onnx was asked for: none is left behind, nor any scratch file.
+    assert sorted(os.listdir(tmp_path)) == ["a2b_int8.onnx", "metadata.json"]
+    out = Translator(str(path), allow_below_bound=True).translate(images[:2])
+    assert out.shape == (2, SIZE, SIZE, 3)
