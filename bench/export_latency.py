@@ -58,7 +58,7 @@ def median_ms(fn):
 def models():
     """[(label, name, keras model, run fields, (test, calibration) uint8 images or None)]."""
     if FLAGS.model_dir:
-        from trainer.train_lib import load_trained
+        from trainer.checkpoints import load_trained
 
         trained = load_trained(FLAGS.model_dir)
         paths = trained.model.translation_paths()

@@ -4,20 +4,29 @@ python -m export.main --model_dir=runs/cyclegan [--formats=tflite,onnx] [--paths
     [--export_dir=runs/cyclegan/export] [--allow_parity_failure]
 """
 
-import logging as pylogging
 import os
 import sys
 
-# Before TensorFlow loads: its C++ info lines would bury the parity table.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainer import console
 
-from absl import app, flags, logging  # noqa: E402
+# Before TensorFlow loads (export.api imports it): native log lines and library chatter go to
+# MODEL_DIR/logs/run.log instead of burying the parity table; --verbosity=1 shows them.
+if __name__ == "__main__" or os.path.basename(sys.argv[0]).startswith("img2img-"):
+    console.quiet_libraries(verbosity=console.verbosity_from_argv(sys.argv))
+
+from absl import app, flags  # noqa: E402
 
 from export import api  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("model_dir", None, "A directory written by `python -m trainer.main`.")
+flags.register_validator(
+    "model_dir",
+    bool,
+    message="--model_dir is required: the directory a training run wrote "
+    "(python -m export.main --model_dir=runs/cyclegan).",
+)
 flags.DEFINE_alias("checkpoint_dir", "model_dir")
 flags.DEFINE_list(
     "formats",
@@ -36,8 +45,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model_dir:
         raise ValueError("--model_dir is required: the directory of a trained model.")
-    logging.set_verbosity(logging.WARNING)
-    pylogging.getLogger("tf2onnx").setLevel(pylogging.WARNING)
+    if os.path.isdir(FLAGS.model_dir) or console.is_remote(FLAGS.model_dir):
+        console.quiet_libraries(log_path=os.path.join(FLAGS.model_dir, console.RUN_LOG))
     try:
         result = api.export_model_dir(
             FLAGS.model_dir,
@@ -46,10 +55,15 @@ def main(argv):
             paths=FLAGS.paths or None,
             export_dir=FLAGS.export_dir,
         )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # OSError: missing files, permissions (named inside)
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
     print(f"metadata: {result['metadata']}")
+    if result["below_bound"]:
+        print(
+            f"warning: {result['below_bound']} quantized variant(s) below their PSNR bound, "
+            "kept and marked in metadata.json (see the table)."
+        )
     if result["failed"]:
         print(f"{result['failed']} artifact(s) failed parity (allowed by --allow_parity_failure).")
 

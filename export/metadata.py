@@ -6,7 +6,7 @@ Layout (``FORMAT_VERSION`` 1)::
 
     {
       "format_version": 1,
-      "method": "cyclegan", "step": 1000, "checkpoint": ".../ckpt-1000",
+      "method": "cyclegan", "step": 1000, "checkpoint": "checkpoints/ckpt-1000",
       "image_size": 256, "domains": ["horse", "zebra"], "value_range": [-1.0, 1.0],
       "paths": {"a2b": {"source_domain": "horse", "target_domain": "zebra", ...}},
       "artifacts": [
@@ -21,6 +21,9 @@ Layout (``FORMAT_VERSION`` 1)::
         }
       ]
     }
+
+``checkpoint`` is relative to the model dir: nothing shipped with a model names a directory of
+the machine that trained it.
 
 Every artifact entry repeats the run-level fields (method, step, checkpoint, image size,
 domains, path info), so one entry describes its file completely; the same entry is stored in
@@ -39,6 +42,9 @@ parity feeds, int8 calibration and ``export.runtime`` all use it.
 import json
 import numbers
 import os
+
+from trainer.config import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS
+from trainer.methods.paths import prior_text  # noqa: F401  (metadata's text of a prior)
 
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -63,18 +69,31 @@ TFLITE_VARIANTS = (
 )
 RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime", "keras": "keras", "savedmodel": "tf"}
 
-_ONEHOT_HINTS = ("domain", "class", "label", "cond", "onehot", "one_hot")
-_NOISE_HINTS = ("z", "noise", "latent", "eps", "code")
+# Every export format, in the order written: the trainer's --export_formats and export.main's
+# --formats both take a comma list of these.
+FORMATS = EXPORT_FORMATS
+# What an export writes when no formats are given (onnx_int8 only on request).
+DEFAULT_FORMATS = DEFAULT_EXPORT_FORMATS
+_FORMAT_ALIASES = {"saved_model": "savedmodel", "tf_saved_model": "savedmodel", "lite": "tflite"}
 
 
-def prior_text(prior):
-    """``{"distribution": "uniform", "low": -1, "high": 1}`` -> ``"uniform(-1, 1)"``."""
-    kind = prior["distribution"]
-    if kind == "uniform":
-        return f"uniform({prior['low']:g}, {prior['high']:g})"
-    if kind == "normal":
-        return f"normal({prior['mean']:g}, {prior['stddev']:g})"
-    raise ValueError(f"Unknown prior distribution {kind!r}: use uniform or normal.")
+def normalize_formats(formats):
+    """A tuple of known formats from a comma string or a sequence ("none" and blanks dropped);
+    ValueError names the unknown ones."""
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    out = []
+    for f in formats or ():
+        f = _FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower())
+        if not f or f == "none":
+            continue
+        if f not in FORMATS:
+            raise ValueError(
+                f"Unknown export format {f!r}: use a comma list of {', '.join(FORMATS)}."
+            )
+        if f not in out:
+            out.append(f)
+    return tuple(out)
 
 
 def sample_prior(prior, shape, rng):
@@ -101,35 +120,21 @@ def artifact_file(path_name, fmt, precision="fp32"):
     raise ValueError(f"Unknown export format {fmt!r}.")
 
 
-def infer_kind(name, shape, labels=None):
-    """Guesses a tensor's kind from its name and shape (see the module docstring)."""
-    if len(shape) == 4:
-        return "image"
-    if len(shape) == 2:
-        lower = name.lower()
-        noise_like = any(lower == h or lower.startswith(h + "_") for h in _NOISE_HINTS)
-        if any(h in lower for h in _ONEHOT_HINTS):
-            return "onehot"
-        if labels and shape[-1] == len(labels) and not noise_like:
-            return "onehot"
-        return "noise"
-    return "tensor"
-
-
 def tensor_spec(name, shape, dtype="float32", kind=None, labels=None, value_range=None):
-    """One input or output of an artifact as stored in metadata.json."""
+    """One input or output as stored in metadata.json, for a model file that came without
+    metadata: the export stage writes its entries from each path's declaration instead. With
+    no ``kind`` given, an NHWC tensor is an ``image`` and anything else a ``tensor`` (a model
+    without metadata cannot say that a vector is a one-hot label or noise, nor its prior)."""
     shape = [
         None if d is None or not isinstance(d, numbers.Integral) or d < 0 else int(d) for d in shape
     ]
-    kind = kind or infer_kind(name, shape, labels)
+    kind = kind or ("image" if len(shape) == 4 else "tensor")
     spec = {"name": name, "kind": kind, "shape": shape, "dtype": str(dtype)}
     if kind == "image":
         spec["value_range"] = list(value_range or IMAGE_VALUE_RANGE)
     elif kind == "onehot":
         spec["value_range"] = [0.0, 1.0]
         spec["labels"] = list(labels) if labels else [str(i) for i in range(shape[-1] or 0)]
-    elif kind == "noise":
-        spec["distribution"] = "normal(0, 1)"
     return spec
 
 
@@ -174,8 +179,16 @@ def read_metadata(path):
             "--model_dir=DIR`, which writes metadata.json beside the artifacts."
         )
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
+        with open(path, "rb") as f:
+            return parse_metadata(f.read(), path)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); re-export the model.") from e
+
+
+def parse_metadata(text, path=METADATA_FILE):
+    """The metadata dict of a metadata.json's text; ValueError naming ``path`` otherwise."""
+    try:
+        meta = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON ({e}); re-export the model.") from e
     if not isinstance(meta, dict) or "artifacts" not in meta:

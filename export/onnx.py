@@ -12,9 +12,9 @@ DEFAULT_OPSET = 17
 BATCH_DIM = "batch"
 
 
-def convert(model, opset=DEFAULT_OPSET):
-    """The ``onnx.ModelProto`` of a functional Keras path (inputs/outputs named as in Keras)."""
-    fn, specs = serving_function(model)
+def convert(model, in_names, out_names, opset=DEFAULT_OPSET):
+    """The ``onnx.ModelProto`` of a functional Keras path, inputs and outputs named as declared."""
+    fn, specs = serving_function(model, in_names, out_names)
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset)
     # tf2onnx names the free batch axis unk__N; one shared name tells runtimes that every
     # input and output has the same batch size.
@@ -44,9 +44,9 @@ def save(proto, path):
     return path
 
 
-def write(model, path, artifact=None, opset=DEFAULT_OPSET):
+def write(model, path, in_names, out_names, artifact=None, opset=DEFAULT_OPSET):
     """Converts ``model`` and writes ``path``; returns the ModelProto (to update metadata)."""
-    proto = convert(model, opset)
+    proto = convert(model, in_names, out_names, opset)
     if artifact is not None:
         set_metadata(proto, artifact)
     save(proto, path)

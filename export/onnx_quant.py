@@ -110,9 +110,10 @@ def quantize(fp32_path, out_path, samples, per_channel=True, op_types=QUANTIZED_
     return out_path
 
 
-def write(model, path, samples, fp32_path=None):
-    """Writes ``path``, the int8 ONNX of the Keras path ``model``, from the fp32 ONNX at
-    ``fp32_path`` when it exists (else converted here into a scratch file)."""
+def write(model, path, in_names, out_names, samples, fp32_path=None):
+    """Writes ``path``, the int8 ONNX of the Keras path ``model`` (inputs and outputs named
+    ``in_names`` / ``out_names``), from the fp32 ONNX at ``fp32_path`` when it exists (else
+    converted here into a scratch file)."""
     if fp32_path and os.path.isfile(fp32_path):
         return quantize(fp32_path, path, samples)
     from export import onnx as onnx_lib
@@ -120,5 +121,5 @@ def write(model, path, samples, fp32_path=None):
     directory = os.path.dirname(os.path.abspath(path))
     with tempfile.TemporaryDirectory(prefix=".onnx-fp32-", dir=directory) as scratch:
         source = os.path.join(scratch, "model.onnx")
-        onnx_lib.write(model, source)
+        onnx_lib.write(model, source, in_names, out_names)
         return quantize(source, path, samples)

@@ -14,15 +14,13 @@ counts them. Runtimes feed N images as N calls (``export.runtime`` does).
 """
 
 import os
-import shutil
-import tempfile
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from export.graph import SERVING_KEY, call_model, io_names
+from export import graph
+from export.graph import SERVING_KEY
 
 BATCH = 1
 
@@ -41,32 +39,10 @@ def _first_line(e):
     return text[:300] or type(e).__name__
 
 
-def write_savedmodel(model, directory, batch=BATCH):
+def write_savedmodel(model, directory, in_names, out_names, batch=BATCH):
     """The SavedModel every TFLite variant is converted from: one ``serving_default``
-    signature with the model's input names and a static batch of ``batch``."""
-    in_names, out_names = io_names(model)
-    specs = [
-        tf.TensorSpec([batch, *t.shape[1:]], tf.float32, name=n)
-        for n, t in zip(in_names, model.inputs)
-    ]
-
-    def serve(*args):
-        outs = call_model(model, [tf.cast(a, tf.float32) for a in args])
-        return {n: tf.cast(o, tf.float32) for n, o in zip(out_names, outs)}
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(SERVING_KEY, tf.function(serve, input_signature=specs), specs)
-    parent = os.path.dirname(os.path.abspath(directory))
-    tmp = tempfile.mkdtemp(prefix=".savedmodel-", dir=parent)
-    try:
-        archive.write_out(tmp, verbose=False)
-        if os.path.exists(directory):
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return directory
+    signature with the declared input and output names and a static batch of ``batch``."""
+    return graph.write_savedmodel(model, directory, in_names, out_names, batch=batch)
 
 
 def artifact_specs(specs, batch=BATCH):

@@ -8,7 +8,9 @@ outputs, so metadata.json stays plain JSON).
 Bounds (``BOUNDS``): float32 artifacts (TFLite fp32, ONNX, .keras, SavedModel) must keep the
 max abs error on [-1, 1] outputs within 1e-4 on every input set; quantized TFLite variants are
 judged by PSNR on the test images (on random inputs when no test images exist), since their
-max error on a single pixel says little about the picture.
+max error on a single pixel says little about the picture; at least ``QUANTIZED_EXAMPLES``
+images make that figure stable. A quantized variant that misses its bound is ``BELOW_BOUND``
+(reported, the export goes on); a float32 artifact that misses its bound is ``FAILED``.
 """
 
 import math
@@ -25,6 +27,10 @@ BOUNDS = {
     "int8_full": {"psnr": 25.0},
 }
 PSNR_CAP = 200.0
+QUANTIZED = ("fp16", "int8", "int8_full")
+# Quantized parity is judged on at least this many images: on 8, one run's 24.995 dB was the next
+# run's 25.1 dB.
+QUANTIZED_EXAMPLES = 64
 TEST_SET, RANDOM_SET = "test_images", "random"
 
 
@@ -60,8 +66,8 @@ def compare(reference, outputs, output_specs):
 
 def make_feeds(input_specs, images=None, n=4, seed=0):
     """``{input name: float32 batch}`` for a path: ``images`` (already in the input's value
-    range) or uniform random values for the image input, one-hot vectors cycling through the
-    labels, standard-normal noise."""
+    range) or uniform random values in the value range for the image input, one-hot vectors
+    cycling through the labels, noise drawn from the input's declared ``prior``."""
     rng = np.random.default_rng(seed)
     if images is not None:
         n = len(images)
@@ -77,8 +83,13 @@ def make_feeds(input_specs, images=None, n=4, seed=0):
         elif kind == "onehot":
             depth = shape[-1]
             feeds[spec["name"]] = np.eye(depth, dtype=np.float32)[np.arange(n) % depth]
+        elif kind == "noise":
+            feeds[spec["name"]] = metadata_lib.sample_prior(spec["prior"], shape, rng)
         else:
-            feeds[spec["name"]] = rng.standard_normal(shape).astype(np.float32)
+            raise ValueError(
+                f"Input {spec['name']!r} is declared {kind!r}: parity checks can feed image, "
+                "onehot and noise inputs; declare it as one of them."
+            )
     return feeds
 
 
@@ -97,7 +108,8 @@ def runner(path, artifact):
 
         # safe_mode=True: what a user loading an untrusted file would do.
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        return lambda feeds: keras_outputs(model, feeds)
+        out_names = [s["name"] for s in artifact["outputs"]]
+        return lambda feeds: keras_outputs(model, feeds, out_names)
     if fmt == "savedmodel":
         import tensorflow as tf
 
@@ -138,14 +150,49 @@ def check(run, reference, feed_sets, artifact):
     return parity
 
 
-def _fmt_err(x):
-    return "-" if x is None else f"{x:.1e}"
+def verdict(artifact):
+    """OK when parity passed; BELOW_BOUND for a quantized variant that missed its PSNR bound
+    (it runs, it is just less faithful than promised); FAILED for a float32 artifact."""
+    if artifact["parity"]["passed"]:
+        return metadata_lib.OK
+    if artifact["precision"] in QUANTIZED:
+        return metadata_lib.BELOW_BOUND
+    return metadata_lib.FAILED
 
 
-def _fmt_psnr(x):
+def near_bound(x, bound, digits=1, max_digits=6):
+    """``x`` with as many decimals as it takes to show which side of ``bound`` it is on:
+    24.995 against 25 prints ``24.995``, never ``25.0``."""
+    for d in range(digits, max_digits + 1):
+        text = f"{x:.{d}f}"
+        shown = float(text)
+        if (shown >= bound) == (x >= bound) and (shown != bound or x == bound):
+            return text
+    return repr(float(x))
+
+
+def _fmt_err(x, bound=None):
     if x is None:
         return "-"
-    return "inf" if x >= PSNR_CAP else f"{x:.1f}"
+    return _fmt_max(x, bound) if bound is not None else f"{x:.1e}"
+
+
+def _fmt_psnr(x, bound=None):
+    if x is None:
+        return "-"
+    if x >= PSNR_CAP:
+        return "inf"
+    return near_bound(x, bound) if bound is not None else f"{x:.1f}"
+
+
+def _fmt_max(x, bound):
+    """A max abs error in two significant digits, more when it rounds onto ``bound``."""
+    for d in range(1, 6):
+        text = f"{x:.{d}e}"
+        shown = float(text)
+        if (shown <= bound) == (x <= bound) and (shown != bound or x == bound):
+            return text
+    return repr(float(x))
 
 
 def headline(artifact):
@@ -160,11 +207,20 @@ def headline(artifact):
     judged = parity.get("judged_on") or []
     if not judged:
         return f"{name}  {status}"
+    examples = sum(parity[s].get("examples", 0) for s in judged)
     if "max_abs" in parity["bound"]:
+        bound = parity["bound"]["max_abs"]
         worst = max(parity[s]["max_abs"] for s in judged)
-        return f"{name}  max|err| {worst:.1e}  {status}"
+        return f"{name}  max|err| {_fmt_max(worst, bound)}  {status}"
+    bound = parity["bound"]["psnr"]
     worst = min(parity[s]["psnr"] for s in judged)
-    return f"{name}  PSNR {_fmt_psnr(worst)} dB (>= {parity['bound']['psnr']:g})  {status}"
+    line = f"{name}  PSNR {_fmt_psnr(worst, bound)} dB (bound >= {bound:g}, {examples} images)"
+    if status == metadata_lib.BELOW_BOUND:
+        return (
+            f"{line}  BELOW BOUND: kept and marked in metadata.json; runtimes refuse it unless "
+            "explicitly allowed"
+        )
+    return f"{line}  {status}"
 
 
 def table(artifacts):
@@ -184,6 +240,7 @@ def table(artifacts):
         p = a.get("parity") or {}
         test, rand = p.get(TEST_SET, {}), p.get(RANDOM_SET, {})
         bound = p.get("bound", {})
+        psnr_bound, max_bound = bound.get("psnr"), bound.get("max_abs")
         bound_text = (
             f"max<={bound['max_abs']:g}"
             if "max_abs" in bound
@@ -194,12 +251,12 @@ def table(artifacts):
             (
                 a["file"],
                 "-" if size is None else _fmt_size(size),
-                _fmt_err(test.get("max_abs")),
-                _fmt_psnr(test.get("psnr")),
-                _fmt_err(rand.get("max_abs")),
-                _fmt_psnr(rand.get("psnr")),
+                _fmt_err(test.get("max_abs"), max_bound),
+                _fmt_psnr(test.get("psnr"), psnr_bound),
+                _fmt_err(rand.get("max_abs"), max_bound),
+                _fmt_psnr(rand.get("psnr"), psnr_bound),
                 bound_text,
-                a.get("status", "?")
+                _status_text(a.get("status", "?"))
                 + (f" ({a['reason']})" if a.get("status") == metadata_lib.NOT_SUPPORTED else "")
                 + (f" ({a['error']})" if a.get("error") else ""),
             )
@@ -211,6 +268,10 @@ def table(artifacts):
         lines.append("  ".join(cells + [str(r[-1])[:120]]))
     lines.insert(1, "-" * min(160, len(lines[0]) + 10))
     return "\n".join(lines)
+
+
+def _status_text(status):
+    return "BELOW BOUND" if status == metadata_lib.BELOW_BOUND else status
 
 
 def _fmt_size(n):

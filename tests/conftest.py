@@ -24,3 +24,92 @@ def digits_data_dir(tmp_path_factory):
     # accuracy train their own).
     classifiers.prepare("digits", "mnist", "mnist_m", data_dir=root, epochs=1, train_limit=256)
     return root
+
+
+# -- shared helpers, as fixtures (test modules are imported with --import-mode=importlib) -------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _method_config(
+    method, *, image_size=16, batch_size=2, smoke=True, train_steps=100, model_dir=None, **hparams
+):
+    """A validated-shape Config of ``method``: its defaults, its SMOKE_HPARAMS (tiny networks)
+    unless ``smoke=False``, then ``hparams``."""
+    from trainer.config import Config, DataConfig, EvalConfig, HParams, TrainConfig
+    from trainer.methods import get
+
+    cls = get(method)
+    values = {k: s.default for k, s in cls.hparam_specs().items()}
+    if smoke:
+        values.update(getattr(cls, "SMOKE_HPARAMS", {}))
+    unknown = sorted(set(hparams) - set(values))
+    if unknown:
+        raise KeyError(f"{method} has no hyperparameter {', '.join(unknown)}")
+    values.update(hparams)
+    train = dict(train_steps=train_steps)
+    if model_dir is not None:
+        train["model_dir"] = str(model_dir)
+    return Config(
+        method=method,
+        data=DataConfig(image_size=image_size, batch_size=batch_size),
+        train=TrainConfig(**train),
+        eval=EvalConfig(),
+        hparams=HParams(values),
+    )
+
+
+def _random_batch(n=2, size=16, seed=0, num_classes=10):
+    """An unpaired batch in [-1, 1]: x_a, x_b, source labels y_a and unknown (-1) y_b."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    return {
+        "x_a": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
+        "x_b": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
+        "y_a": tf.constant(rng.integers(0, num_classes, n), tf.int64),
+        "y_b": tf.fill([n], tf.constant(-1, tf.int64)),
+    }
+
+
+def _run_module(module, *args, check=True, timeout=900, cwd=ROOT, env=None):
+    """``python -m module args`` from the repository root with this checkout importable.
+
+    Returns the CompletedProcess (text stdout/stderr); with ``check``, a non-zero exit fails
+    with the tails of both streams. Never assert on stderr's first line: TensorFlow's C++
+    side may print there first.
+    """
+    import subprocess
+    import sys
+
+    environ = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, environ.get("PYTHONPATH", "")) if p)
+    cmd = [sys.executable, "-m", module, *map(str, args)]
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(cmd[2:])}` exited {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
+            f"\n--- stderr\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def method_config():
+    """``method_config(method, image_size=16, batch_size=2, smoke=True, **hparams)``."""
+    return _method_config
+
+
+@pytest.fixture(scope="session")
+def random_batch():
+    """``random_batch(n=2, size=16, seed=0, num_classes=10)``."""
+    return _random_batch
+
+
+@pytest.fixture(scope="session")
+def run_module():
+    """``run_module(module, *args, check=True, timeout=900)``: a CLI in a subprocess."""
+    return _run_module

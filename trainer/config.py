@@ -2,13 +2,15 @@
 
 import dataclasses
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+# Every export format --export_formats takes (export.metadata reads this list);
+# onnx_int8 (static int8 ONNX for services) is written on request only.
 EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel", "onnx_int8")
-DEFAULT_EXPORT_FORMATS = EXPORT_FORMATS[:4]  # onnx_int8 on request
+DEFAULT_EXPORT_FORMATS = EXPORT_FORMATS[:4]
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
 
 class HParams(Mapping):
@@ -124,14 +126,22 @@ class Config:
 
     @classmethod
     def load(cls, model_dir):
-        path = os.path.join(model_dir, "config.json")
-        if not os.path.exists(path):
+        from trainer import io_utils
+
+        path = io_utils.join(model_dir, "config.json")
+        if not io_utils.exists(path):
             raise FileNotFoundError(
                 f"{path} does not exist: --model_dir must be a directory written by "
                 "`python -m trainer.main` (it holds config.json and checkpoints/)."
             )
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        values = io_utils.read_json(path)
+        try:
+            return cls.from_dict(values)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(
+                f"{path} is not a run configuration ({type(e).__name__}: {e}): restore the "
+                "file from the run that wrote it, or pass a new --model_dir."
+            ) from None
 
     def replace(self, **parts):
         return dataclasses.replace(self, **parts)

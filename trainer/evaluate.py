@@ -9,12 +9,11 @@ cached in the data_dir (see trainer/eval/classifiers.py).
 """
 
 import dataclasses
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags, logging
 
-from absl import app, flags, logging  # noqa: E402
+from trainer import console, io_utils
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A directory written by `python -m trainer.main`.")
@@ -45,21 +44,10 @@ def evaluate_model_dir(
     """Restores ``model_dir`` (latest or ``step``) and evaluates it; returns the metrics dict."""
     import tensorflow as tf
 
-    from trainer import train_lib
+    from trainer import checkpoints
     from trainer.eval.evaluate import evaluate
 
-    if step is not None and os.path.isdir(model_dir):
-        ckpt_dir = os.path.join(model_dir, train_lib.CHECKPOINT_SUBDIR)
-        if not os.path.exists(os.path.join(ckpt_dir, f"ckpt-{step}.index")):
-            state = tf.train.get_checkpoint_state(ckpt_dir)
-            steps = [
-                p.rsplit("-", 1)[-1] for p in (state.all_model_checkpoint_paths if state else [])
-            ]
-            raise FileNotFoundError(
-                f"No checkpoint of step {step} in {ckpt_dir}; it has steps "
-                f"{', '.join(steps) or 'none'}: pass one of them, or no --step for the latest."
-            )
-    trained = train_lib.load_trained(model_dir, step)
+    trained = checkpoints.load_trained(model_dir, step)
     config = trained.config
     data = config.data if data_dir is None else dataclasses.replace(config.data, data_dir=data_dir)
     ev = config.eval
@@ -71,7 +59,7 @@ def evaluate_model_dir(
         ev = dataclasses.replace(ev, inception_weights=inception_weights)
     train = dataclasses.replace(config.train, model_dir=model_dir)
     config = config.replace(data=data, eval=ev, train=train)
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs", "eval"))
+    writer = tf.summary.create_file_writer(io_utils.join(model_dir, "logs", "eval"))
     return evaluate(trained.model, config, trained.step, writer=writer, metrics=metrics or None)
 
 
@@ -81,6 +69,9 @@ def main(argv):
     try:
         if not FLAGS.model_dir:
             raise ValueError("--model_dir is required: the directory of a trained run.")
+        checkpoints_lib().check_model_dir_path(FLAGS.model_dir)
+        if io_utils.isdir(FLAGS.model_dir):
+            console.quiet_libraries(log_path=io_utils.join(FLAGS.model_dir, console.RUN_LOG))
         result = evaluate_model_dir(
             FLAGS.model_dir,
             step=FLAGS.step,
@@ -89,16 +80,23 @@ def main(argv):
             inception_weights=FLAGS.inception_weights,
             metrics=FLAGS.metrics,
         )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, PermissionError, NotADirectoryError) as e:
         logging.debug("Traceback:", exc_info=True)
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
-    with open(result["files"]["markdown"], encoding="utf-8") as f:
-        print(f.read(), flush=True)
+    print(io_utils.read_text(result["files"]["markdown"]), flush=True)
     print(f"Wrote {result['files']['json']} and {result['files']['markdown']}.", flush=True)
 
 
+def checkpoints_lib():
+    from trainer import checkpoints
+
+    return checkpoints
+
+
 def run_main():
+    # Before TensorFlow is imported: native log lines go to the run log, not the console.
+    console.quiet_libraries(verbosity=console.verbosity_from_argv(sys.argv))
     app.run(main)
 
 

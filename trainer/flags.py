@@ -7,6 +7,8 @@ and the help text lists each method's default.
 """
 
 import os
+import sys
+import textwrap
 
 from absl import flags
 
@@ -61,7 +63,11 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept on disk.")
 flags.DEFINE_integer("sample_every", 500, "Steps between sample grids (0 = only at the end).")
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (0 = only at the end).")
-flags.DEFINE_integer("log_every", 50, "Steps between TensorBoard scalar summaries.")
+flags.DEFINE_integer(
+    "log_every",
+    50,
+    "Steps between progress lines (when the output is not a terminal) and TensorBoard scalars.",
+)
 flags.DEFINE_integer(
     "steps_per_loop", 10, "Steps run inside one tf.function call (fewer host round trips)."
 )
@@ -85,9 +91,9 @@ flags.DEFINE_boolean("jit_compile", False, "XLA-compile the per-replica train st
 flags.DEFINE_integer("seed", 0, "Random seed (data order, initialisation, noise).")
 flags.DEFINE_list(
     "export_formats",
-    ["tflite", "onnx", "keras", "savedmodel"],
-    "Formats exported after training: tflite, onnx, keras, savedmodel, onnx_int8 (static "
-    "int8 for services, not in the default); 'none' skips export.",
+    list(config_lib.DEFAULT_EXPORT_FORMATS),
+    f"Formats exported after training: {', '.join(config_lib.EXPORT_FORMATS)} (onnx_int8, "
+    "static int8 ONNX for services, only on request); 'none' skips export.",
 )
 flags.DEFINE_boolean(
     "allow_parity_failure", False, "Keep going when an exported model misses its parity bound."
@@ -101,6 +107,63 @@ flags.DEFINE_string(
     "InceptionV3 weights file (no top) for Inception FID/KID; "
     "none = digit-classifier features only. Never downloaded.",
 )
+
+# What --help shows, in this order (every project flag is in one group; tests check it).
+HELP_GROUPS = (
+    (
+        "run",
+        (
+            "flagfile",
+            "method",
+            "model_dir",
+            "strategy",
+            "cpu_devices",
+            "tpu",
+            "seed",
+            "export_formats",
+            "allow_parity_failure",
+            "verbosity",
+        ),
+    ),
+    (
+        "data",
+        (
+            "dataset",
+            "domain_a",
+            "domain_b",
+            "domains",
+            "data_dir",
+            "image_size",
+            "batch_size",
+            "augment",
+            "flip",
+            "strict_images",
+            "shuffle_buffer",
+        ),
+    ),
+    (
+        "training",
+        (
+            "train_steps",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "sample_every",
+            "eval_every",
+            "log_every",
+            "steps_per_loop",
+            "mixed_precision",
+            "jit_compile",
+        ),
+    ),
+    ("evaluation", ("eval_examples", "inception_weights")),
+)
+
+_EXTRA_HELP = {
+    "flagfile": "A file of flags, one per line; a bare name (cyclegan.flags) resolves to the "
+    "flagfiles shipped in trainer/configs/.",
+    "verbosity": "0 (default): library and TensorFlow log lines go to MODEL_DIR/logs/run.log; "
+    "1 or more: they stay on the console.",
+}
 
 _method_flags_defined = False
 
@@ -141,7 +204,82 @@ def define_method_flags():
             flags.DEFINE_string(key, None, help_text)
         else:
             raise TypeError(f"Hyperparameter {key} has unsupported type {kind}.")
+    FLAGS["method"].help = (
+        f"Translation method: one of {', '.join(sorted(METHODS))} (the registry in "
+        "trainer/methods/registry.py)."
+    )
     _method_flags_defined = True
+
+
+def _flag_line(name, default, text, width=100):
+    head = f"  --{name}"
+    if default not in (None, ""):
+        value = ",".join(map(str, default)) if isinstance(default, list | tuple) else default
+        head += f"={value}"
+    lines = textwrap.wrap(text, width=width - 8) or [""]
+    out = [head] + [f"        {line}" for line in lines]
+    return "\n".join(out)
+
+
+def help_text():
+    """The project's flags grouped (run, data, training, evaluation, each method's
+    hyperparameters with that method's default)."""
+    from trainer.methods import METHODS
+
+    define_method_flags()
+    sections = [
+        "Trains, evaluates and exports an image-to-image translation model.",
+        "",
+        "  python -m trainer.main --flagfile=cyclegan.flags [--flag=value ...]",
+        "",
+        "Later flags override a flagfile's. --helpfull also lists absl's and TensorFlow's flags.",
+    ]
+    for title, names in HELP_GROUPS:
+        sections += ["", f"{title} flags:"]
+        for name in names:
+            if name in _EXTRA_HELP:
+                default = FLAGS[name].default if name in FLAGS else None
+                if name == "verbosity":
+                    default = 0
+                sections.append(_flag_line(name, default, _EXTRA_HELP[name]))
+            else:
+                flag = FLAGS[name]
+                sections.append(_flag_line(name, flag.default, flag.help))
+    # Hyperparameters every method has with the same default, then each method's own.
+    per_method = {m: cls.hparam_specs() for m, cls in sorted(METHODS.items())}
+    keys = set.intersection(*(set(s) for s in per_method.values())) if per_method else set()
+    shared = sorted(
+        k for k in keys if len({repr(specs[k].default) for specs in per_method.values()}) == 1
+    )
+    if shared:
+        sections += ["", "hyperparameters of every method:"]
+        any_specs = next(iter(per_method.values()))
+        for key in shared:
+            sections.append(_flag_line(key, any_specs[key].default, any_specs[key].help))
+    for method, specs in per_method.items():
+        own = [k for k in sorted(specs) if k not in shared]
+        if not own:
+            continue
+        sections += ["", f"--method={method} hyperparameters (this method's defaults):"]
+        for key in own:
+            sections.append(_flag_line(key, specs[key].default, specs[key].help))
+    return "\n".join(sections) + "\n"
+
+
+def handle_help(argv):
+    """``--help`` (``-h``, ``--helpshort``) prints the project's flags and exits 0;
+    ``--helpfull`` adds every flag of the libraries too and exits 0."""
+    wanted = {a.split("=", 1)[0] for a in argv[1:]}
+    full = bool(wanted & {"--helpfull", "-helpfull"})
+    short = bool(wanted & {"--help", "-help", "-h", "--helpshort", "-helpshort", "-?"})
+    if not (full or short):
+        return
+    text = help_text()
+    if full:
+        text += "\nEvery flag, including absl's and TensorFlow's:\n\n" + FLAGS.get_help() + "\n"
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    sys.exit(0)
 
 
 def resolve_flagfile_args(argv):
@@ -234,8 +372,7 @@ def config_from_flags():
         hparams=config_lib.HParams(hparams),
     )
     config_lib.validate(config)
-    if hasattr(cls, "validate_config"):
-        cls.validate_config(config)
+    cls.validate_config(config)
     return config
 
 

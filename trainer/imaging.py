@@ -106,7 +106,13 @@ def open_image(source, channels=3, max_pixels=MAX_PIXELS, name=None):
         raise
     except FileNotFoundError as e:
         raise ImageError(f"{name} does not exist.") from e
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except (
+        OSError,
+        UnidentifiedImageError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as e:
         raise ImageError(f"Cannot read image {name}: {e}") from e
 
 

@@ -1,8 +1,11 @@
-"""The training loop: strategy, datasets, checkpoints, resume, summaries, samples, eval, export.
+"""The training loop: strategy, datasets, checkpoints, resume, and the periodic actions.
 
 One code path for every strategy: a ``tf.function`` runs ``steps_per_loop`` steps of
-``strategy.run(model.train_step)``; the host checks the losses, writes summaries, samples,
-checkpoints and evaluations at step boundaries.
+``strategy.run(model.train_step)``; between calls the host checks the losses and runs the
+periodic actions that are due (progress line, TensorBoard summaries, checkpoint, sample grid,
+evaluation), each a small object with its own interval. ``run`` is a sequence of named steps;
+``trainer/main.py`` composes training with the final evaluation and the export stage (this
+module never imports the export stage).
 """
 
 import dataclasses
@@ -10,178 +13,277 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from trainer import checkpoints as ckpt_lib
 from trainer import config as config_lib
+from trainer import console, io_utils, methods
 from trainer import data as data_lib
-from trainer import methods
 from trainer import strategy as strategy_lib
-from trainer.io_utils import atomic_write_json
+from trainer.checkpoints import CHECKPOINT_SUBDIR, IncompatibleModelDirError
 
-CHECKPOINT_SUBDIR = "checkpoints"
+LOCK_NAME = "lock"
 
 
 class TrainingDivergedError(FloatingPointError):
     pass
 
 
-class IncompatibleModelDirError(ValueError):
+class ModelDirInUseError(ValueError):
     pass
 
 
-@dataclasses.dataclass
-class Trained:
-    model: object
-    config: config_lib.Config
-    step: int
-    checkpoint: str
+class OutOfMemoryEstimateError(ValueError):
+    pass
 
 
 # -- data -------------------------------------------------------------------------------------
 
 
-def _domain(config, domain, split):
-    d = config.data
-    return data_lib.load_domain(
-        d.dataset,
-        domain,
-        split,
-        data_dir=d.data_dir,
-        image_size=d.image_size,
-        strict_images=d.strict_images,
-    )
-
-
 def make_dataset(config, kind, split, *, batch_size, training, seed):
-    """The batches ``kind`` (a method's DATA) asks for, from ``split`` of the configured domains."""
-    d = config.data
-    if kind == "unpaired":
-        return data_lib.unpaired_dataset(
-            _domain(config, d.domain_a, split),
-            _domain(config, d.domain_b, split),
-            batch_size=batch_size,
-            seed=seed,
-            augment=d.augment and training,
-            flip=d.flip and training,
-            image_size=d.image_size,
-            shuffle_buffer=d.shuffle_buffer,
-            repeat=training,
+    """The batches ``kind`` (a method's DATA) asks for; library output goes to the run log."""
+    with console.library_output():
+        return data_lib.make_dataset(
+            config, kind, split, batch_size=batch_size, training=training, seed=seed
         )
-    if kind == "single":
-        return data_lib.single_dataset(
-            _domain(config, d.domain_a, split),
-            batch_size=batch_size,
-            seed=seed,
-            shuffle=training,
-            repeat=training,
-            augment=d.augment and training,
-            image_size=d.image_size,
-        )
-    raise ValueError(f"Unknown data kind {kind!r} declared by method {config.method}.")
 
 
 # -- model_dir ---------------------------------------------------------------------------------
 
-_SHAPE_KEYS = ("image_size",)
+
+def shape_hparams(cls):
+    """Hyperparameters the method marks as changing variable shapes."""
+    return [k for k, s in cls.hparam_specs().items() if getattr(s, "shape", False)]
+
+
+def _differences(old, config, keys):
+    out = []
+    if old.method != config.method:
+        out.append(f"method {old.method} (now {config.method})")
+    if old.data.image_size != config.data.image_size:
+        out.append(f"image_size {old.data.image_size} (now {config.data.image_size})")
+    for key in keys:
+        if key in old.hparams and key in config.hparams and old.hparams[key] != config.hparams[key]:
+            out.append(f"{key} {old.hparams[key]} (now {config.hparams[key]})")
+    if old.method == config.method and methods.get(config.method).DATA == "multi_domain":
+        # The domain labels size the condition input and the classification head.
+        from trainer.data.multi_domain import domain_labels
+
+        was, now = domain_labels(old), domain_labels(config)
+        if was != now:
+            out.append(f"domains {','.join(was)} (now {','.join(now)})")
+    return out
 
 
 def check_model_dir(config):
-    """Refuses a model_dir that holds a run of another method or network shape."""
-    path = os.path.join(config.train.model_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    old = config_lib.Config.load(config.train.model_dir)
-    problems = []
-    if old.method != config.method:
-        problems.append(f"method {old.method} (now {config.method})")
-    if old.data.image_size != config.data.image_size:
-        problems.append(f"image_size {old.data.image_size} (now {config.data.image_size})")
-    cls = methods.get(config.method)
-    for key in cls.hparam_specs():
-        if key in old.hparams and key in SHAPE_HPARAMS and old.hparams[key] != config.hparams[key]:
-            problems.append(f"{key} {old.hparams[key]} (now {config.hparams[key]})")
+    """Refuses a model_dir that holds a run of another method or variable shapes; returns the
+    saved run's Config (None for a new model_dir)."""
+    model_dir = config.train.model_dir
+    ckpt_lib.check_model_dir_path(model_dir)
+    if not io_utils.exists(io_utils.join(model_dir, "config.json")):
+        return None
+    old = config_lib.Config.load(model_dir)
+    keys = shape_hparams(methods.get(config.method)) if old.method == config.method else []
+    problems = _differences(old, config, keys)
     if problems:
         raise IncompatibleModelDirError(
-            f"--model_dir={config.train.model_dir} holds a run with {', '.join(problems)}. "
+            f"--model_dir={model_dir} holds a run with {', '.join(problems)}. "
             "Resume it with the same settings, or pass a new --model_dir."
         )
+    return old
 
 
-# Hyperparameters that change variable shapes: a resumed run must keep them.
-SHAPE_HPARAMS = {
-    "filters",
-    "gen_blocks",
-    "disc_layers",
-    "norm",
-    "latent_dim",
-    "enc_blocks",
-    "dec_blocks",
-    "shared_blocks",
-    "n_down",
-    "uda",
-}
+# -- one trainer per model_dir -------------------------------------------------------------------
 
 
-def _checkpoint(model, step, iterator=None):
-    items = dict(step=step, model=model, **model.checkpoint_items())
-    for name, opt in model.optimizers.items():
-        items[f"optimizer_{name}"] = opt
-    if iterator is not None:
-        items["iterator"] = iterator
-    return tf.train.Checkpoint(**items)
-
-
-def _saved_step(path):
-    if not path:
-        return 0
-    return int(tf.train.load_checkpoint(path).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-
-
-def _restore(checkpoint, path, model_dir, partial=False):
+def _pid_alive(pid):
     try:
-        status = checkpoint.restore(path)
-        if partial:
-            status.expect_partial()
-        else:
-            status.assert_existing_objects_matched()
-        return status
-    except (ValueError, AssertionError, tf.errors.OpError) as e:
-        raise IncompatibleModelDirError(
-            f"The checkpoint {path} in --model_dir={model_dir} does not fit this model "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:300]}). It was written with other "
-            "settings: resume with the settings in its config.json, or pass a new --model_dir."
-        ) from e
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def load_trained(model_dir, step=None):
-    """Rebuilds the method saved in ``model_dir`` and restores its latest (or ``step``) weights."""
-    if not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"--model_dir={model_dir} does not exist.")
-    config = config_lib.Config.load(model_dir)
-    ckpt_dir = os.path.join(model_dir, CHECKPOINT_SUBDIR)
-    path = (
-        tf.train.latest_checkpoint(ckpt_dir)
-        if step is None
-        else os.path.join(ckpt_dir, f"ckpt-{step}")
-    )
-    if not path:
-        raise FileNotFoundError(
-            f"No checkpoint in {ckpt_dir}: train first with "
-            f"`python -m trainer.main --model_dir={model_dir} ...`."
+class ModelDirLock:
+    """MODEL_DIR/lock: host, pid, start time and command of the trainer using the directory.
+
+    Created exclusively on local file systems; on remote ones (``gs://``) it is checked and
+    written, which warns about a second trainer but cannot make the check atomic. A lock whose
+    process is gone (same host) is taken over with a note.
+    """
+
+    def __init__(self, model_dir):
+        self.path = io_utils.join(model_dir, LOCK_NAME)
+        self.held = False
+
+    def _info(self):
+        import socket
+        import sys
+
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "command": " ".join(sys.argv),
+        }
+
+    def _holder(self):
+        try:
+            return io_utils.read_json(self.path)
+        except (ValueError, OSError):
+            return None
+
+    def acquire(self):
+        import json
+        import socket
+
+        info = self._info()
+        text = json.dumps(info, indent=2) + "\n"
+        for _ in range(3):
+            if self._create(text):
+                self.held = True
+                return self
+            holder = self._holder()
+            if holder is None:
+                # Unreadable or half-written lock: a crashed writer; take it over.
+                console.warn(f"Replacing the unreadable lock file {self.path}.")
+                io_utils.remove(self.path)
+                continue
+            same_host = holder.get("host") == socket.gethostname()
+            pid = holder.get("pid")
+            if same_host and pid == os.getpid():
+                io_utils.remove(self.path)  # our own, left by an earlier run in this process
+                continue
+            if same_host and isinstance(pid, int) and not _pid_alive(pid):
+                console.warn(
+                    f"Taking over {self.path}: its holder (pid {pid}, started "
+                    f"{holder.get('started')}) is no longer running."
+                )
+                io_utils.remove(self.path)
+                continue
+            raise ModelDirInUseError(
+                f"--model_dir={os.path.dirname(self.path)} is in use by another trainer: pid "
+                f"{pid} on host {holder.get('host')}, started {holder.get('started')} "
+                f"(command: {holder.get('command')}). Wait for it to finish or stop it, or "
+                f"pass another --model_dir. If that process is gone, delete {self.path}."
+            )
+        raise ModelDirInUseError(f"Could not take the lock {self.path}; retry.")
+
+    def _create(self, text):
+        if io_utils.is_remote(self.path):
+            if io_utils.exists(self.path):
+                return False
+            io_utils.atomic_write_text(self.path, text)
+            return True
+        io_utils.makedirs(os.path.dirname(self.path))
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except PermissionError:
+            raise PermissionError(
+                f"Cannot write in --model_dir={os.path.dirname(self.path)}: permission denied. "
+                "Choose a directory you can write to."
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return True
+
+    def release(self):
+        if self.held:
+            holder = self._holder()
+            if holder is None or holder.get("pid") == os.getpid():
+                io_utils.remove(self.path)
+            self.held = False
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+# Rough bytes of activations per pixel, per filter of the first layer, per image of the batch
+# for a training step of the image-to-image methods (two generators and two discriminators,
+# forward and backward, float32). An estimate to refuse absurd settings, not an allocator.
+ACTIVATION_FACTOR = 160
+
+
+def estimate_memory(config):
+    """Rough bytes a training step needs: image pools plus batch activations."""
+    d, hp = config.data, config.hparams
+    pixels = d.image_size * d.image_size
+    filters = int(hp.get("filters", 64)) if hasattr(hp, "get") else 64
+    activations = d.batch_size * pixels * max(filters, 1) * ACTIVATION_FACTOR
+    pool = int(hp.get("pool_size", 0)) if hasattr(hp, "get") else 0
+    pools = 2 * pool * pixels * 3 * 4
+    return activations + pools
+
+
+def available_memory():
+    """(bytes, what) of the memory the run allocates from: device memory on a GPU, else host RAM."""
+    if tf.config.list_physical_devices("GPU"):
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.split()
+            if out:
+                return int(out[0]) * 1024 * 1024, "device memory of GPU:0"
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return None, None
+        return None, None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "host RAM"
+    except (ValueError, OSError, AttributeError):
+        return None, None
+
+
+def check_memory(config, replicas=1):
+    need = estimate_memory(config) / max(replicas, 1)
+    have, what = available_memory()
+    if have and need > have:
+        gib = 1024**3
+        raise OutOfMemoryEstimateError(
+            f"--image_size={config.data.image_size} with --batch_size={config.data.batch_size} "
+            f"needs about {need / gib:.1f} GiB per device for a training step (image pools and "
+            f"activations), more than the {have / gib:.1f} GiB of {what}. Lower --image_size, "
+            "--batch_size, --filters or --pool_size."
         )
-    keras.mixed_precision.set_global_policy("float32")
-    model = methods.build(config)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    checkpoint = tf.train.Checkpoint(step=step_var, model=model)
-    _restore(checkpoint, path, model_dir, partial=True)
-    return Trained(model=model, config=config, step=int(step_var.numpy()), checkpoint=path)
+    return need
 
 
-# -- the loop ------------------------------------------------------------------------------------
+# -- periodic actions --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Action:
+    """Work the loop does every ``every`` steps (0 = never periodically) and, with ``at_end``,
+    at the last step. ``fn(step, losses, steps_per_sec)``."""
+
+    name: str
+    every: int
+    fn: Callable
+    at_end: bool = True
+
+    def due(self, step, total):
+        return bool(self.every and step % self.every == 0) or (self.at_end and step == total)
+
+
+def next_boundary(current, total, steps_per_loop, actions):
+    """The next step where the loop must stop to run an action (or ``steps_per_loop`` later)."""
+    marks = [total, current + steps_per_loop]
+    for action in actions:
+        if action.every:
+            marks.append((current // action.every + 1) * action.every)
+    return min(marks)
 
 
 def _lr(opt):
@@ -193,65 +295,234 @@ def _fmt(values):
     return ", ".join(f"{k}={v:.4g}" for k, v in values.items())
 
 
-def run(config):
-    """Trains ``config`` to ``train_steps``, resuming from ``model_dir``; returns a summary dict."""
-    t = config.train
-    strategy = strategy_lib.make_strategy(t)
-    strategy_text = strategy_lib.describe(strategy)
-    chief = strategy_lib.is_chief(strategy)
+def summaries_action(run_state):
+    t = run_state.config.train
+
+    def write(step, losses, steps_per_sec):
+        with run_state.writer.as_default(step=step):
+            for k, v in losses.items():
+                tf.summary.scalar(f"loss/{k}", v)
+            for name, opt in run_state.model.optimizers.items():
+                tf.summary.scalar(f"learning_rate/{name}", _lr(opt))
+            tf.summary.scalar("steps_per_sec", steps_per_sec)
+
+    return Action("summaries", t.log_every, write)
+
+
+def progress_action(run_state):
+    t = run_state.config.train
+    progress = run_state.progress
+
+    def show(step, losses, steps_per_sec):
+        progress.update(step, losses)
+
+    # On a terminal the bar updates after every call; in a log, one line per --log_every.
+    every = 1 if progress.interactive else t.log_every
+    return Action("progress", every, show)
+
+
+def checkpoint_action(run_state):
+    def save(step, losses, steps_per_sec):
+        run_state.manager.save(checkpoint_number=step)
+
+    return Action("checkpoint", run_state.config.train.checkpoint_every, save)
+
+
+def samples_action(run_state):
+    def sample(step, losses, steps_per_sec):
+        write_samples(
+            run_state.model, run_state.sample_batch, run_state.model_dir, step, run_state.writer
+        )
+
+    return Action("samples", run_state.config.train.sample_every, sample)
+
+
+def evaluation_action(run_state):
+    """Evaluation during training; the final one is the evaluate stage's (trainer/main.py)."""
+
+    def run_eval(step, losses, steps_per_sec):
+        evaluate(run_state.model, run_state.config, step, run_state.writer)
+
+    return Action("evaluation", run_state.config.train.eval_every, run_eval, at_end=False)
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RunState:
+    config: config_lib.Config
+    strategy: object = None
+    strategy_text: str = ""
+    chief: bool = True
+    model_dir: str = ""
+    write_dir: str = ""
+    old_config: object = None
+    dataset: object = None
+    model: object = None
+    step: object = None
+    iterator: object = None
+    checkpoint: object = None
+    manager: object = None
+    writer: object = None
+    sample_batch: object = None
+    train_loop: object = None
+    progress: object = None
+    start_step: int = 0
+    losses: dict = dataclasses.field(default_factory=dict)
+    train_seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What training hands to the next stages."""
+
+    summary: dict
+    chief: bool
+    model: object
+    config: config_lib.Config
+    step: int
+    writer: object
+
+
+def setup_strategy(state):
+    t = state.config.train
+    state.strategy = strategy_lib.make_strategy(t)
+    state.strategy_text = strategy_lib.describe(state.strategy)
+    state.chief = strategy_lib.is_chief(state.strategy)
     keras.utils.set_random_seed(t.seed)
     if t.mixed_precision:
         policy = "mixed_bfloat16" if t.strategy == "tpu" else "mixed_float16"
         keras.mixed_precision.set_global_policy(policy)
-    cls = methods.get(config.method)
-    if config.data.batch_size % strategy.num_replicas_in_sync:
+    replicas = state.strategy.num_replicas_in_sync
+    if state.config.data.batch_size % replicas:
         raise ValueError(
-            f"--batch_size={config.data.batch_size} must be divisible by the "
-            f"{strategy.num_replicas_in_sync} replicas of {strategy_text}."
+            f"--batch_size={state.config.data.batch_size} must be divisible by the "
+            f"{replicas} replicas of {state.strategy_text}."
         )
+    check_memory(state.config, replicas)
 
-    model_dir = t.model_dir
-    check_model_dir(config)
-    write_dir = model_dir if chief else tempfile.mkdtemp(prefix="img2img-worker-")
-    if chief:
-        os.makedirs(model_dir, exist_ok=True)
-        atomic_write_json(os.path.join(model_dir, "config.json"), config.to_dict())
 
+def prepare_model_dir(state):
+    """Checks the model_dir and cleans what killed runs left (chief)."""
+    config = state.config
+    state.model_dir = config.train.model_dir
+    state.old_config = check_model_dir(config)
+    if state.chief:
+        state.write_dir = state.model_dir
+        io_utils.makedirs(state.model_dir)
+        for path in ckpt_lib.clean_temporaries(state.model_dir):
+            logging.info("Removed %s, left by an interrupted run.", path)
+    else:
+        state.write_dir = tempfile.mkdtemp(prefix="img2img-worker-")
+
+
+def build_data(state):
+    config, t = state.config, state.config.train
+    cls = methods.get(config.method)
     dataset = make_dataset(
         config, cls.DATA, "train", batch_size=config.data.batch_size, training=True, seed=t.seed
     )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = dataset.with_options(options)
-    # Every worker restores from the chief's directory (multi-worker needs a shared filesystem).
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    state.dataset = dataset.with_options(options)
+    if state.chief:
+        sample_ds = make_dataset(
+            config, cls.DATA, "test", batch_size=8, training=False, seed=t.seed
+        )
+        with console.library_output():
+            state.sample_batch = next(iter(sample_ds))
+
+
+def _checkpoint(model, step, iterator=None):
+    items = dict(step=step, model=model, **model.checkpoint_items())
+    for name, opt in model.optimizers.items():
+        items[f"optimizer_{name}"] = opt
+    if iterator is not None:
+        items["iterator"] = iterator
+    return tf.train.Checkpoint(**items)
+
+
+def _batch_size_changed(state):
+    old = state.old_config
+    return old is not None and old.data.batch_size != state.config.data.batch_size
+
+
+def build_model_and_restore(state):
+    """Builds the model, optimizers and data iterator in the strategy's scope and restores the
+    newest readable checkpoint (every worker reads the chief's directory)."""
+    config, t = state.config, state.config.train
+    latest = ckpt_lib.find_readable(state.model_dir)
+    restart_data = bool(latest) and _batch_size_changed(state)
+    strategy = state.strategy
     with strategy.scope():
-        model = methods.build(config)
-        model.make_optimizers(t.train_steps)
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        iterator = iter(strategy.experimental_distribute_dataset(dataset))
+        state.model = methods.build(config)
+        state.model.make_optimizers(t.train_steps)
+        state.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        iterator = iter(strategy.experimental_distribute_dataset(state.dataset))
         if not isinstance(iterator, tf.__internal__.tracking.Trackable):
             # Distributed iterators cannot be checkpointed: the pipeline is deterministic for a
             # seed, so a resumed run skips the batches already consumed instead.
-            consumed = _saved_step(latest)
+            consumed = 0 if restart_data else ckpt_lib.saved_step(latest)
             if consumed:
-                iterator = iter(strategy.experimental_distribute_dataset(dataset.skip(consumed)))
+                iterator = iter(
+                    strategy.experimental_distribute_dataset(state.dataset.skip(consumed))
+                )
             iterator_state = None
         else:
             iterator_state = iterator
-        checkpoint = _checkpoint(model, step, iterator_state)
-    manager = tf.train.CheckpointManager(
-        checkpoint,
-        os.path.join(write_dir, CHECKPOINT_SUBDIR),
+        state.iterator = iterator
+        state.checkpoint = _checkpoint(state.model, state.step, iterator_state)
+        restore_from = _checkpoint(state.model, state.step) if restart_data else state.checkpoint
+    if latest:
+        if state.chief:
+            ckpt_lib.adopt(state.model_dir, latest)
+        _restore_or_explain(state, restore_from, latest, partial=restart_data)
+        if restart_data:
+            console.warn(
+                f"--batch_size={config.data.batch_size} differs from the "
+                f"{state.old_config.data.batch_size} this run was trained with: the data "
+                "iterator restarts from a fresh shuffle (the model and optimizers resume)."
+            )
+        step = int(state.step.numpy())
+        logging.info("Resumed from %s at step %d.", latest, step)
+        print(f"Resuming from {latest} (step {step}).", flush=True)
+    state.manager = tf.train.CheckpointManager(
+        state.checkpoint,
+        io_utils.join(state.write_dir, CHECKPOINT_SUBDIR),
         max_to_keep=t.keep_checkpoints,
-        step_counter=step,
+        step_counter=state.step,
         checkpoint_interval=None,
     )
-    if latest:
-        _restore(checkpoint, latest, model_dir)
-        logging.info("Resumed from %s at step %d.", latest, int(step.numpy()))
-        print(f"Resuming from {latest} (step {int(step.numpy())}).", flush=True)
+    state.start_step = int(state.step.numpy())
+    if state.chief:
+        # Only once the checkpoint fits: a refused resume leaves the run's config.json as it was.
+        io_utils.atomic_write_json(io_utils.join(state.model_dir, "config.json"), config.to_dict())
 
+
+def _restore_or_explain(state, checkpoint, path, partial):
+    try:
+        ckpt_lib.restore(checkpoint, path, state.model_dir, partial=partial)
+    except IncompatibleModelDirError as e:
+        old = state.old_config
+        if old is not None:
+            differing = [
+                f"{k} {old.hparams[k]} (now {v})"
+                for k, v in state.config.hparams.items()
+                if k in old.hparams and old.hparams[k] != v
+            ]
+            if differing:
+                raise IncompatibleModelDirError(
+                    f"--model_dir={state.model_dir} holds a run whose variables do not fit this "
+                    f"model; its settings differ in {', '.join(differing)}. Resume it with the "
+                    "same settings, or pass a new --model_dir."
+                ) from e
+        raise
+
+
+def build_train_loop(state):
+    t, strategy, step = state.config.train, state.strategy, state.step
+    model = state.model
     step_fn = tf.function(model.train_step, jit_compile=True) if t.jit_compile else model.train_step
 
     def one_step(iterator):
@@ -272,140 +543,171 @@ def run(config):
             totals = {k: totals[k] + losses[k] for k in totals}
         return {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
 
-    writer = tf.summary.create_file_writer(os.path.join(write_dir, "logs", "train"))
-    sample_batch = None
-    if chief:
-        sample_ds = make_dataset(
-            config, cls.DATA, "test", batch_size=8, training=False, seed=t.seed
-        )
-        sample_batch = next(iter(sample_ds))
+    state.train_loop = train_loop
+    state.writer = tf.summary.create_file_writer(io_utils.join(state.write_dir, "logs", "train"))
 
-    def boundaries(current):
-        marks = [t.train_steps, current + t.steps_per_loop]
-        for every in (t.checkpoint_every, t.sample_every, t.eval_every, t.log_every):
-            if every:
-                marks.append((current // every + 1) * every)
-        return min(marks)
 
-    start_step = int(step.numpy())
-    progbar = keras.utils.Progbar(
-        t.train_steps, verbose=1 if chief else 0, stateful_metrics=None, unit_name="step"
-    )
-    if start_step:
-        progbar.update(start_step)
-    losses = {}
+def rewrite_lost_samples(state):
+    """A sample grid due at the restored step but lost to a kill is written again."""
+    t, step = state.config.train, state.start_step
+    if not (state.chief and step and state.sample_batch is not None and t.sample_every):
+        return
+    if step % t.sample_every == 0 and not io_utils.exists(sample_path(state.model_dir, step)):
+        write_samples(state.model, state.sample_batch, state.model_dir, step, state.writer)
+
+
+def make_actions(state):
+    actions = [progress_action(state), summaries_action(state), checkpoint_action(state)]
+    if state.chief and state.sample_batch is not None:
+        actions.append(samples_action(state))
+        if state.config.train.eval_every:
+            actions.append(evaluation_action(state))
+    return actions
+
+
+def train_to_end(state, actions):
+    """Calls the train loop up to ``train_steps``, running the actions that are due."""
+    t = state.config.train
+    first_call = True
     started = time.perf_counter()
-    while int(step.numpy()) < t.train_steps:
-        current = int(step.numpy())
-        n = boundaries(current) - current
+    while int(state.step.numpy()) < t.train_steps:
+        current = int(state.step.numpy())
+        n = next_boundary(current, t.train_steps, t.steps_per_loop, actions) - current
         tick = time.perf_counter()
-        losses = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
-        current = int(step.numpy())
+        losses = {k: float(v) for k, v in state.train_loop(state.iterator, tf.constant(n)).items()}
+        now = time.perf_counter()
+        current = int(state.step.numpy())
+        if first_call:
+            # The first call traces and builds the graph: speed and ETA start after it.
+            state.progress.measure_from(current, now)
+            first_call = False
         bad = [k for k, v in losses.items() if not np.isfinite(v)]
         if bad:
             raise TrainingDivergedError(
                 f"Training diverged at step {current}: {', '.join(bad)} became NaN/Inf "
-                f"({_fmt(losses)}). The last good checkpoint ({manager.latest_checkpoint}) is "
-                "kept; lower --lr, check the data, or turn off --mixed_precision, then rerun "
+                f"({_fmt(losses)}). The last good checkpoint ({state.manager.latest_checkpoint}) "
+                "is kept; lower --lr, check the data, or turn off --mixed_precision, then rerun "
                 "to resume from it."
             )
-        steps_per_sec = n / max(time.perf_counter() - tick, 1e-9)
-        progbar.update(current, [*losses.items(), ("steps/s", steps_per_sec)])
-        if current % t.log_every == 0 or current == t.train_steps:
-            with writer.as_default(step=current):
-                for k, v in losses.items():
-                    tf.summary.scalar(f"loss/{k}", v)
-                for name, opt in model.optimizers.items():
-                    tf.summary.scalar(f"learning_rate/{name}", _lr(opt))
-                tf.summary.scalar("steps_per_sec", steps_per_sec)
-        if current % t.checkpoint_every == 0 or current == t.train_steps:
-            manager.save(checkpoint_number=current)
-        if (
-            chief
-            and sample_batch is not None
-            and ((t.sample_every and current % t.sample_every == 0) or current == t.train_steps)
+        state.losses = losses
+        steps_per_sec = n / max(now - tick, 1e-9)
+        for action in actions:
+            if action.due(current, t.train_steps):
+                action.fn(current, losses, steps_per_sec)
+    state.train_seconds = time.perf_counter() - started
+    state.progress.close()
+
+
+def finish(state):
+    """The last checkpoint and sample grid (also when the run was already at train_steps)."""
+    final_step = int(state.step.numpy())
+    latest = state.manager.latest_checkpoint
+    if latest is None or not latest.endswith(f"-{final_step}"):
+        state.manager.save(checkpoint_number=final_step)
+    if state.chief and state.sample_batch is not None:
+        if final_step != state.start_step or not io_utils.exists(
+            sample_path(state.model_dir, final_step)
         ):
-            write_samples(model, sample_batch, model_dir, current, writer)
-        if chief and t.eval_every and current % t.eval_every == 0 and current != t.train_steps:
-            evaluate(model, config, current, writer)
-    elapsed = time.perf_counter() - started
-    final_step = int(step.numpy())
-    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(
-        f"-{final_step}"
-    ):
-        manager.save(checkpoint_number=final_step)
-    summary = {
+            write_samples(
+                state.model, state.sample_batch, state.model_dir, final_step, state.writer
+            )
+        state.writer.flush()
+    return {
         "step": final_step,
-        "losses": losses,
-        "train_seconds": elapsed,
-        "model_dir": model_dir,
-        "checkpoint": manager.latest_checkpoint,
-        "strategy": strategy_text,
+        "losses": state.losses,
+        "train_seconds": state.train_seconds,
+        "model_dir": state.model_dir,
+        "checkpoint": state.manager.latest_checkpoint,
+        "strategy": state.strategy_text,
     }
-    if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
-        return summary
-    if final_step != start_step or sample_batch is not None:
-        write_samples(model, sample_batch, model_dir, final_step, writer)
-    summary["metrics"] = evaluate(model, config, final_step, writer)
-    writer.flush()
-    if t.export_formats:
-        summary["export"] = export(config)
-    return summary
 
 
-def write_samples(model, batch, model_dir, step, writer):
-    from trainer.eval import grids
-
-    groups = model.sample_images(batch)
-    rows = [row for group in groups.values() for row in group]
-    grid = grids.image_grid([keras.ops.convert_to_numpy(r) for r in rows])
-    path = grids.save_png(grid, os.path.join(model_dir, "samples", f"step_{step:06d}.png"))
-    with writer.as_default(step=step):
-        tf.summary.image("samples", grid[None], max_outputs=1)
-    return path
-
-
-def evaluate(model, config, step, writer):
+def run(config):
+    """Trains ``config`` to ``train_steps``, resuming from ``model_dir``; returns a TrainResult
+    (the final evaluation and the export are the next stages, see trainer/main.py)."""
+    state = RunState(config=config)
+    setup_strategy(state)
+    lock = None
+    if state.chief:
+        ckpt_lib.check_model_dir_path(config.train.model_dir)
+        lock = ModelDirLock(config.train.model_dir).acquire()
     try:
-        from trainer.eval.evaluate import evaluate as evaluate_fn
-    except ImportError:
-        return None
-    return evaluate_fn(model, config, step, writer=writer)
-
-
-def export(config):
-    try:
-        from export.api import export_model_dir
-    except ImportError:
-        logging.warning("Export stage not installed; skipping export.")
-        return None
-    return export_model_dir(
-        config.train.model_dir,
-        formats=config.train.export_formats,
-        allow_parity_failure=config.train.allow_parity_failure,
+        prepare_model_dir(state)
+        build_data(state)
+        build_model_and_restore(state)
+        build_train_loop(state)
+        state.progress = console.Progress(
+            config.train.train_steps,
+            stream=None if state.chief else open(os.devnull, "w"),  # noqa: SIM115
+        )
+        rewrite_lost_samples(state)
+        train_to_end(state, make_actions(state))
+        summary = finish(state)
+    finally:
+        if lock is not None:
+            lock.release()
+    if not state.chief:
+        shutil.rmtree(state.write_dir, ignore_errors=True)
+    return TrainResult(
+        summary=summary,
+        chief=state.chief,
+        model=state.model,
+        config=config,
+        step=summary["step"],
+        writer=state.writer,
     )
 
 
+def final_evaluation(result):
+    """The evaluate stage on the trained model in memory (trainer/main.py calls it)."""
+    metrics = evaluate(result.model, result.config, result.step, result.writer)
+    if result.writer is not None:
+        result.writer.flush()
+    return metrics
+
+
+# -- samples and evaluation ------------------------------------------------------------------------
+
+
+def sample_path(model_dir, step):
+    return io_utils.join(model_dir, "samples", f"step_{step:06d}.png")
+
+
+def write_samples(model, batch, model_dir, step, writer):
+    """Writes the labelled sample grid of ``step`` (through the file layer) and its TensorBoard
+    image; the path is ``sample_path(model_dir, step)``."""
+    from trainer.eval import grids
+
+    return grids.write_samples(model, batch, model_dir, step, writer)
+
+
+def evaluate(model, config, step, writer):
+    from trainer.eval.evaluate import evaluate as evaluate_fn
+
+    return evaluate_fn(model, config, step, writer=writer)
+
+
+# -- the end-of-run summary ------------------------------------------------------------------------
+
+
 def report(summary):
-    """What a person reads at the end of a run: where things are and the headline figures."""
+    """What a person reads at the end of training: where things are and the headline figures
+    (trainer/main.py adds the export stage's). The first line stays ``Trained to step N ...``:
+    scripts read it."""
     d = summary["model_dir"]
     lines = [
-        "",
         f"Trained to step {summary['step']} in {summary['train_seconds']:.0f} s "
         f"({summary['strategy']}).",
-        f"  checkpoints : {os.path.join(d, CHECKPOINT_SUBDIR)}",
-        f"  samples     : {os.path.join(d, 'samples')}",
-        f"  TensorBoard : tensorboard --logdir {os.path.join(d, 'logs')}",
+        f"  checkpoints : {io_utils.join(d, CHECKPOINT_SUBDIR)}",
+        f"  samples     : {io_utils.join(d, 'samples')}",
+        f"  TensorBoard : tensorboard --logdir {io_utils.join(d, 'logs')}",
     ]
+    log = console.log_file()
+    if log:
+        lines.append(f"  library log : {log}")
     metrics = summary.get("metrics")
     if metrics:
-        lines.append(f"  metrics     : {os.path.join(d, 'metrics.md')}")
+        lines.append(f"  metrics     : {io_utils.join(d, 'metrics.md')}")
         for line in metrics.get("headline", []):
             lines.append(f"    {line}")
-    exported = summary.get("export")
-    if exported:
-        lines.append(f"  exported    : {exported.get('export_dir', os.path.join(d, 'export'))}")
-        for line in exported.get("headline", []):
-            lines.append(f"    {line}")
-    return "\n".join(lines)
+    return "\n".join(["", *lines])

@@ -11,14 +11,14 @@ import pytest
 
 from export import api, verify
 from export import metadata as metadata_lib
+from trainer import imaging
 from trainer.config import EXPORT_FORMATS
-from trainer.train_lib import Trained
 
 from .conftest import SIZE, tiny_generator
 
 
-def test_formats_match_the_trainer_flag():
-    assert set(api.FORMATS) == set(EXPORT_FORMATS)
+def test_formats_are_defined_once():
+    assert api.FORMATS is metadata_lib.FORMATS is EXPORT_FORMATS
     assert api.normalize_formats("tflite, ONNX,saved_model") == ("tflite", "onnx", "savedmodel")
     assert api.normalize_formats(["none"]) == ()
     with pytest.raises(ValueError, match="Unknown export format 'coreml'"):
@@ -44,7 +44,6 @@ class FakeMethod:
 
 @pytest.fixture
 def fake_model_dir(tmp_path, monkeypatch, digits_data_dir):
-    from trainer import train_lib
     from trainer.config import Config, DataConfig, EvalConfig, TrainConfig
 
     config = Config(
@@ -54,14 +53,15 @@ def fake_model_dir(tmp_path, monkeypatch, digits_data_dir):
         eval=EvalConfig(),
         hparams={},
     )
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     method = FakeMethod()
     ckpt = str(tmp_path / "checkpoints" / "ckpt-12")
 
     def fake_load(model_dir, step=None):
         assert model_dir == str(tmp_path)
-        return Trained(model=method, config=config, step=12, checkpoint=ckpt)
+        return types.SimpleNamespace(model=method, config=config, step=12, checkpoint=ckpt)
 
-    monkeypatch.setattr(train_lib, "load_trained", fake_load)
+    monkeypatch.setattr(api, "load_trained", fake_load)
     return types.SimpleNamespace(dir=str(tmp_path), method=method, checkpoint=ckpt)
 
 
@@ -74,7 +74,10 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
     meta = json.load(open(os.path.join(export_dir, "metadata.json")))
     assert meta["format_version"] == metadata_lib.FORMAT_VERSION
     assert meta["method"] == "cyclegan" and meta["step"] == 12
-    assert meta["checkpoint"] == fake_model_dir.checkpoint
+    # Stored relative to the model dir: no path of the training machine ships with the model.
+    assert meta["checkpoint"] == "checkpoints/ckpt-12"
+    text = open(os.path.join(export_dir, "metadata.json")).read()
+    assert fake_model_dir.dir not in text and not os.path.isabs(a_checkpoint(meta))
     assert meta["image_size"] == SIZE and meta["domains"] == ["mnist", "mnist_m"]
     (a,) = meta["artifacts"]
     assert a["file"] == "a2b.onnx" and a["format"] == "onnx" and a["precision"] == "fp32"
@@ -89,6 +92,7 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
         }
     ]
     assert a["outputs"][0]["name"] == "translated" and a["outputs"][0]["kind"] == "image"
+    assert a["preprocessing"] == imaging.PREPROCESSING
     assert a["size_bytes"] == os.path.getsize(os.path.join(export_dir, "a2b.onnx"))
     # Parity on held-out test images of the source domain and on random inputs.
     assert a["parity"]["judged_on"] == ["test_images", "random"] and a["parity"]["passed"]
@@ -98,6 +102,8 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
     proto = onnx.load(os.path.join(export_dir, "a2b.onnx"))
     props = {p.key: p.value for p in proto.metadata_props}
     embedded = json.loads(props[metadata_lib.ONNX_METADATA_KEY])
+    assert not any(fake_model_dir.dir in v for v in props.values())
+    assert embedded["checkpoint"] == "checkpoints/ckpt-12"
     assert embedded["parity"] == a["parity"] and props["domains"] == "mnist,mnist_m"
     assert proto.opset_import[0].version >= 17
     assert proto.graph.input[0].name == "image"
@@ -107,6 +113,20 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
     api.export_model_dir(fake_model_dir.dir, formats="onnx", paths=["b2a"])
     meta = json.load(open(os.path.join(export_dir, "metadata.json")))
     assert [a["file"] for a in meta["artifacts"]] == ["a2b.onnx", "b2a.onnx"]
+
+
+def a_checkpoint(meta):
+    (checkpoint,) = {a["checkpoint"] for a in meta["artifacts"]}
+    return checkpoint
+
+
+def test_relative_checkpoint():
+    assert api.relative_checkpoint("/r/run", "/r/run/checkpoints/ckpt-4") == "checkpoints/ckpt-4"
+    assert api.relative_checkpoint("gs://b/run/", "gs://b/run/checkpoints/ckpt-4") == (
+        "checkpoints/ckpt-4"
+    )
+    assert api.relative_checkpoint("/r/run", "/elsewhere/ckpt-4") == "ckpt-4"
+    assert api.relative_checkpoint("/r/run", None) is None
 
 
 def test_unknown_path_and_no_formats(fake_model_dir):
@@ -206,11 +226,3 @@ def test_psnr_and_compare():
     assert figures["max_abs"] == pytest.approx(0.5) and figures["mean_abs"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="shape"):
         verify.compare({"y": ref}, {"y": ref[:, :2]}, specs)
-
-
-def test_infer_kind():
-    assert metadata_lib.infer_kind("image", [None, 8, 8, 3]) == "image"
-    assert metadata_lib.infer_kind("target_domain", [None, 5]) == "onehot"
-    assert metadata_lib.infer_kind("c", [None, 2], labels=["a", "b"]) == "onehot"
-    assert metadata_lib.infer_kind("z", [None, 2], labels=["a", "b"]) == "noise"
-    assert metadata_lib.infer_kind("z", [None, 64]) == "noise"

@@ -1,9 +1,13 @@
 """The export CLI on a model trained through the real training CLI."""
 
+import glob
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -23,22 +27,27 @@ def _run(args, timeout=600):
     )
 
 
-@pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory, digits_data_dir):
-    """A smoke CycleGAN, exported to ONNX by the training run's own export hook."""
-    model_dir = str(tmp_path_factory.mktemp("smoke_cyclegan"))
-    proc = _run(
+def _train(model_dir, data_dir, *extra):
+    return _run(
         [
             "trainer.main",
             "--flagfile=smoke.flags",
             "--method=cyclegan",
             "--gen_blocks=1",
             "--disc_layers=2",
-            f"--data_dir={digits_data_dir}",
+            f"--data_dir={data_dir}",
             f"--model_dir={model_dir}",
             "--export_formats=onnx",
+            *extra,
         ]
     )
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory, digits_data_dir):
+    """A smoke CycleGAN, exported to ONNX by the training run's own export hook."""
+    model_dir = str(tmp_path_factory.mktemp("smoke_cyclegan"))
+    proc = _train(model_dir, digits_data_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return model_dir, proc.stdout
 
@@ -69,7 +78,7 @@ def test_training_exports_and_cli_reexports(trained_dir, tmp_path):
     assert "b2a_int8_full.tflite" in proc.stdout and "test max|err|" in proc.stdout
     meta = json.load(open(os.path.join(out_dir, "metadata.json")))
     assert meta["method"] == "cyclegan" and meta["step"] == 4
-    assert meta["checkpoint"].endswith("ckpt-4")
+    assert meta["checkpoint"] == "checkpoints/ckpt-4"
     files = {a["file"]: a for a in meta["artifacts"]}
     assert set(files) == {
         "b2a.keras",
@@ -100,3 +109,92 @@ def test_cli_errors(trained_dir, tmp_path):
     assert proc.returncode == 1 and "has no path c2d" in proc.stderr
     proc = _run(["export.main", f"--model_dir={model_dir}", "--formats=coreml"], timeout=300)
     assert proc.returncode == 1 and "Unknown export format" in proc.stderr
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    proc = _run(
+        ["export.main", f"--model_dir={model_dir}", f"--export_dir={blocker / 'export'}"],
+        timeout=300,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"error: Cannot write the export to {blocker / 'export'}" in proc.stderr
+    assert "choose a writable --export_dir" in proc.stderr
+
+
+def test_cli_model_dir_errors(tmp_path):
+    """Bad --model_dir values get one error line naming the problem, never a traceback."""
+    proc = _run(["export.main"], timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--model_dir is required" in proc.stderr
+    a_file = tmp_path / "run.txt"
+    a_file.write_text("not a model")
+    proc = _run(["export.main", f"--model_dir={a_file}"], timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"error: --model_dir={a_file} is a file, not a directory" in proc.stderr
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "config.json").write_text('{"method": "cyclegan", ')
+    proc = _run(["export.main", f"--model_dir={corrupt}"], timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"error: {corrupt / 'config.json'} is not valid JSON" in proc.stderr
+
+
+def _consistent(export_dir, model_dir):
+    """metadata.json describes exactly the files beside it, all of its step (also inside the
+    .onnx files), and names no path of this machine."""
+    import onnx
+
+    text = open(os.path.join(export_dir, "metadata.json")).read()
+    assert model_dir not in text
+    meta = json.loads(text)
+    files = {a["file"] for a in meta["artifacts"]}
+    assert set(os.listdir(export_dir)) == files | {"metadata.json"}
+    for a in meta["artifacts"]:
+        assert a["step"] == meta["step"] and a["checkpoint"] == meta["checkpoint"], a["file"]
+        if a["file"].endswith(".onnx"):
+            props = {
+                p.key: p.value
+                for p in onnx.load(os.path.join(export_dir, a["file"])).metadata_props
+            }
+            assert props["step"] == str(meta["step"]), a["file"]
+            assert not any(model_dir in v for v in props.values())
+    return meta, files
+
+
+@pytest.mark.slow
+def test_killed_export_leaves_the_old_complete_set(trained_dir, tmp_path, digits_data_dir):
+    model_dir = str(tmp_path / "run")
+    shutil.copytree(trained_dir[0], model_dir, symlinks=True)
+    export_dir = os.path.join(model_dir, "export")
+    # Train on without exporting: the checkpoint is at step 6, the export still at step 4.
+    proc = _train(model_dir, digits_data_dir, "--train_steps=6", "--export_formats=none")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta, files = _consistent(export_dir, model_dir)
+    assert meta["step"] == 4 and files == {"a2b.onnx", "b2a.onnx"}
+
+    # kill -9 the exporter the moment its first new artifact lands in its build directory.
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "export.main", f"--model_dir={model_dir}", "--formats=keras,onnx"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    first_artifact = os.path.join(model_dir, f".export.{exporter.pid}.*", "a2b.keras")
+    try:
+        while exporter.poll() is None and not glob.glob(first_artifact):
+            time.sleep(0.005)  # polling for the file: the event, not the delay, decides
+        os.kill(exporter.pid, signal.SIGKILL)
+    finally:
+        exporter.wait()
+    assert exporter.returncode == -signal.SIGKILL, "the export ended before it could be killed"
+    assert glob.glob(first_artifact)  # killed half-way: the new set was being built
+    meta, files = _consistent(export_dir, model_dir)
+    assert meta["step"] == 4 and files == {"a2b.onnx", "b2a.onnx"}
+
+    # The next export completes the new set and removes the killed one's build directory.
+    proc = _run(["export.main", f"--model_dir={model_dir}", "--formats=onnx"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta, files = _consistent(export_dir, model_dir)
+    assert meta["step"] == 6 and meta["checkpoint"] == "checkpoints/ckpt-6"
+    assert files == {"a2b.onnx", "b2a.onnx"}
+    assert not glob.glob(os.path.join(model_dir, f".export.{exporter.pid}.*"))

@@ -14,6 +14,7 @@ from export import api
 from export import metadata as metadata_lib
 from export.runtime import Translator
 from trainer.layers import InstanceNormalization, ReflectionPad2D, ResidualBlock
+from trainer.methods import paths
 
 SIZE = 16
 DOMAINS = ["black", "blond", "brown"]
@@ -67,13 +68,18 @@ def composed_path():
     return keras.Model(image, dec(enc(image)), name="a2b")
 
 
-def _export(tmp_path, name, model, formats, info=None):
+def declared(model, *inputs, outputs=None):
+    """``model`` with its declaration: ``inputs`` as given, NHWC outputs as images."""
+    outs = outputs or tuple(paths.Image(n) for n in model.output_names)
+    return paths.Path(model, inputs=tuple(inputs), outputs=outs, description=model.name)
+
+
+def _export(tmp_path, name, path, formats):
     keras.utils.set_random_seed(0)
     result = api.export_paths(
-        {name: model},
+        {name: path},
         str(tmp_path),
         formats=formats,
-        infos={name: info or {}},
         run=metadata_lib.run_fields("toy", 1, "ckpt-1", SIZE, DOMAINS),
         print_table=False,
     )
@@ -92,8 +98,8 @@ def _assert_ok(by_file, files):
 
 def test_two_input_path(tmp_path):
     model = two_input_path()
-    info = {"domains": DOMAINS, "description": "G(x, c)"}
-    result, by_file = _export(tmp_path, "g", model, ("tflite", "onnx", "keras"), info)
+    path = declared(model, paths.Image("image"), paths.OneHot("target_domain", tuple(DOMAINS)))
+    result, by_file = _export(tmp_path, "g", path, ("tflite", "onnx", "keras"))
     _assert_ok(by_file, ["g.onnx", "g.tflite", "g_fp16.tflite", "g_int8.tflite", "g.keras"])
     spec = {s["name"]: s for s in by_file["g.onnx"]["inputs"]}
     assert spec["image"]["kind"] == "image" and spec["target_domain"]["kind"] == "onehot"
@@ -117,7 +123,8 @@ def test_two_input_path(tmp_path):
 
 def test_two_output_path(tmp_path):
     model = two_output_path()
-    result, by_file = _export(tmp_path, "z", model, ("tflite", "onnx"))
+    path = declared(model, paths.Noise("z", paths.normal()))
+    result, by_file = _export(tmp_path, "z", path, ("tflite", "onnx"))
     _assert_ok(by_file, ["z.onnx", "z.tflite", "z_fp16.tflite", "z_int8.tflite"])
     assert [s["name"] for s in by_file["z.onnx"]["outputs"]] == ["x_a", "x_b"]
     assert by_file["z.onnx"]["inputs"][0]["kind"] == "noise"
@@ -138,12 +145,80 @@ def test_two_output_path(tmp_path):
 
 def test_composed_path(tmp_path):
     model = composed_path()
-    result, by_file = _export(tmp_path, "a2b", model, ("tflite", "onnx", "keras", "savedmodel"))
+    path = paths.image_path(model, "black", "blond", "E1 -> G2")
+    result, by_file = _export(tmp_path, "a2b", path, ("tflite", "onnx", "keras", "savedmodel"))
     _assert_ok(
         by_file,
         ["a2b.onnx", "a2b.tflite", "a2b_fp16.tflite", "a2b_int8.tflite", "a2b.keras"],
     )
     assert by_file["a2b_savedmodel"]["status"] == "ok"
     assert by_file["a2b.onnx"]["parity"]["random"]["max_abs"] <= 1e-4
+    # The declared output name, not the nested model's own ("dec_b").
+    assert [s["name"] for s in by_file["a2b.onnx"]["outputs"]] == ["translated"]
     t = Translator(os.path.join(tmp_path, "a2b.tflite"))
     assert t.translate(np.zeros((SIZE, SIZE, 3), np.uint8)).shape == (SIZE, SIZE, 3)
+
+
+def coupled_path():
+    """z -> (g1(z), g2(z)), two nested models sharing their trunk, as CoGAN's ``sample``; each
+    has its own head layer under the same name."""
+    trunk = [keras.layers.Dense(4 * 4 * 4, name="project"), keras.layers.Reshape((4, 4, 4))]
+
+    def generator(name):
+        z = keras.Input((8,), name="z")
+        x = z
+        for layer in trunk:
+            x = layer(x)
+        x = keras.layers.Conv2DTranspose(3, 3, strides=4, padding="same", name="head")(x)
+        return keras.Model(z, keras.layers.Activation("tanh", name="image")(x), name=name)
+
+    gen_a, gen_b = generator("gen_a"), generator("gen_b")
+    z = keras.Input((8,), name="z")
+    a = keras.layers.Activation("linear", name="image_a")(gen_a(z))
+    b = keras.layers.Activation("linear", name="image_b")(gen_b(z))
+    return keras.Model(z, [a, b], name="sample"), gen_a, gen_b
+
+
+def _assert_keras_reloads(path_model, file, feeds):
+    loaded = keras.saving.load_model(file, safe_mode=True, compile=False)
+    want = path_model(feeds)
+    got = loaded(feeds)
+    for w, g in zip(want, got):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), atol=1e-6)
+
+
+def test_path_of_models_sharing_layers_saves_as_keras(tmp_path):
+    model, gen_a, gen_b = coupled_path()
+    path = declared(model, paths.Noise("z", paths.uniform()))
+    _, by_file = _export(tmp_path, "sample", path, ("keras",))
+    assert by_file["sample.keras"]["status"] == "ok", by_file["sample.keras"]
+    z = np.random.default_rng(0).uniform(-1, 1, (2, 8)).astype(np.float32)
+    _assert_keras_reloads(model, tmp_path / "sample.keras", z)
+    # Saving renamed nothing in the live models.
+    assert gen_a.get_layer("head") is not gen_b.get_layer("head")
+    assert gen_a.get_layer("project") is gen_b.get_layer("project")
+
+
+@pytest.mark.slow
+def test_cogan_sample_path_saves_as_keras(tmp_path):
+    """The real CoGAN: its ``sample`` path's .keras file reloads and computes the same."""
+    from trainer.config import Config, DataConfig, EvalConfig, HParams, TrainConfig
+    from trainer.methods import build
+    from trainer.methods.cogan import CoGAN
+
+    values = {k: s.default for k, s in CoGAN.hparam_specs().items()}
+    values.update(filters=4, latent_dim=8, disc_layers=2)
+    config = Config(
+        method="cogan",
+        data=DataConfig(image_size=SIZE, batch_size=2),
+        train=TrainConfig(train_steps=2),
+        eval=EvalConfig(),
+        hparams=HParams(values),
+    )
+    keras.utils.set_random_seed(0)
+    declared_paths = api.method_paths(build(config))
+    sample = declared_paths["sample"]
+    _, by_file = _export(tmp_path, "sample", sample, ("keras",))
+    assert by_file["sample.keras"]["status"] == "ok", by_file["sample.keras"]
+    z = np.random.default_rng(1).uniform(-1, 1, (2, 8)).astype(np.float32)
+    _assert_keras_reloads(sample.model, tmp_path / "sample.keras", z)

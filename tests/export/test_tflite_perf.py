@@ -62,11 +62,19 @@ PATHS = {"cyclegan_generator": tiny_generator, "encoder_decoder": composed_path}
 PATHS["two_inputs"] = two_input_path
 
 
+def _names(model):
+    """(input names, output names) of a test model: its own."""
+    return graph.input_names(model), list(model.output_names)
+
+
+def _savedmodel(model, directory, batch=tflite.BATCH):
+    return graph.write_savedmodel(model, directory, *_names(model), batch=batch)
+
+
 def _feeds(model, n, seed=0):
     rng = np.random.default_rng(seed)
-    names, _ = graph.io_names(model)
     feeds = {}
-    for name, t in zip(names, model.inputs):
+    for name, t in zip(graph.input_names(model), model.inputs):
         if len(t.shape) == 2:
             feeds[name] = np.eye(t.shape[1], dtype=np.float32)[np.arange(n) % t.shape[1]]
         else:
@@ -78,7 +86,7 @@ def _feeds(model, n, seed=0):
 def test_fp32_tflite_is_one_xnnpack_partition_with_parity(name, tmp_path):
     keras.utils.set_random_seed(0)
     model = PATHS[name]()
-    source = tflite.write_savedmodel(model, str(tmp_path / "sm"))
+    source = tflite.write_savedmodel(model, str(tmp_path / "sm"), *_names(model))
     path = str(tmp_path / "p.tflite")
     with open(path, "wb") as f:
         f.write(tflite.convert(source, "fp32"))
@@ -89,7 +97,7 @@ def test_fp32_tflite_is_one_xnnpack_partition_with_parity(name, tmp_path):
     assert all(s["shape"][0] == 1 for s in translator.metadata["inputs"])
     feeds = _feeds(model, 3)
     got = translator.run(feeds)
-    want = graph.keras_outputs(model, feeds)
+    want = graph.keras_outputs(model, feeds, _names(model)[1])
     for key in want:
         assert got[key].shape == want[key].shape
         assert np.abs(got[key] - want[key]).max() <= 1e-4
@@ -98,7 +106,7 @@ def test_fp32_tflite_is_one_xnnpack_partition_with_parity(name, tmp_path):
 def test_dynamic_batch_with_mirror_pad_would_split_the_graph(tmp_path):
     """The counter sees what the fix removed: a dynamic batch adds builtin shape ops."""
     model = tiny_generator()
-    source = graph.write_savedmodel(model, str(tmp_path / "sm"))  # batch None
+    source = _savedmodel(model, str(tmp_path / "sm"), batch=None)
     partitions, builtin = tflite.delegate_partitions(tflite.convert(source, "fp32"))
     assert partitions > 1
     assert builtin.get("SHAPE", 0) >= 1
@@ -126,20 +134,20 @@ def test_reflection_pad_exports_without_mirror_pad_and_matches_in_onnx(tmp_path)
     from export import onnx as onnx_lib
 
     model = tiny_generator()
-    proto = onnx_lib.convert(model)
+    proto = onnx_lib.convert(model, *_names(model))
     assert "Pad" not in {node.op_type for node in proto.graph.node}
     onnx_lib.save(proto, str(tmp_path / "g.onnx"))
     session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
     x = _feeds(model, 2)["image"]
     (got,) = session.run(None, {"image": x})
-    want = graph.keras_outputs(model, {"image": x})["translated"]
+    (want,) = graph.keras_outputs(model, {"image": x}, _names(model)[1]).values()
     assert np.abs(got - want).max() <= 1e-4
 
 
 def test_full_int8_keeps_norm_variance_in_float_and_stays_one_partition(tmp_path):
     keras.utils.set_random_seed(0)
     model = tiny_generator()
-    source = tflite.write_savedmodel(model, str(tmp_path / "sm"))
+    source = tflite.write_savedmodel(model, str(tmp_path / "sm"), *_names(model))
     norms = sum(isinstance(layer, InstanceNormalization) for layer in _layers(model))
     assert len(tflite.float_nodes(tflite.convert(source, "fp32"))) == 4 * norms
     rng = np.random.default_rng(0)

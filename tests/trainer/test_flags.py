@@ -81,3 +81,21 @@ def test_bad_flag_values_are_named(parse, args, message):
         return
     with pytest.raises((ValueError, flags.IllegalFlagValueError), match=message):
         parse(*args)
+
+
+def test_help_groups_hold_every_project_flag():
+    grouped = {name for _, names in flags_lib.HELP_GROUPS for name in names}
+    hparams = flags_lib._all_method_flag_names()
+    project = {f.name for f in FLAGS.flags_by_module_dict()[flags_lib.__name__]} - hparams
+    assert project <= grouped, sorted(project - grouped)
+    text = flags_lib.help_text()
+    for name in project:
+        assert f"--{name}" in text
+    from trainer.methods import METHODS
+
+    shared = text.split("hyperparameters of every method:")[1].split("\n\n")[0]
+    for method, cls in METHODS.items():
+        section = text.split(f"--method={method} hyperparameters")[1].split("\n\n")[0]
+        for key, spec in cls.hparam_specs().items():
+            shown = f"--{key}={spec.default}\n" if spec.default not in (None, "") else f"--{key}\n"
+            assert shown in section + "\n" or shown in shared + "\n", (method, shown)

@@ -2,37 +2,28 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = {
-    "unit": ["--filters=4", "--enc_blocks=1", "--dec_blocks=1", "--disc_layers=2"],
-    "cogan": ["--filters=4", "--latent_dim=8", "--disc_layers=2", "--invert_steps=5"],
-}
+from trainer.methods import get
 
 
-def train(method, data_dir, model_dir, *args, check=True):
-    cmd = [
-        sys.executable,
-        "-m",
+def smoke_flags(method):
+    """--key=value flags of the method's tiny test settings (SMOKE_HPARAMS)."""
+    return [f"--{k}={v}" for k, v in get(method).SMOKE_HPARAMS.items()]
+
+
+def train(run_module, method, data_dir, model_dir, *args, check=True):
+    return run_module(
         "trainer.main",
         "--flagfile=smoke.flags",
         f"--method={method}",
-        *TINY[method],
+        *smoke_flags(method),
         f"--data_dir={data_dir}",
         f"--model_dir={model_dir}",
         *args,
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-        )
-    return proc
+        check=check,
+    )
 
 
 def latest_step(model_dir):
@@ -45,9 +36,9 @@ def latest_step(model_dir):
 # Each run also evaluates (the first one in a session trains the judge classifiers) and these
 # three-run tests take minutes on 2 cores.
 @pytest.mark.slow
-def test_unit_trains_exports_onnx_and_resumes(digits_data_dir, tmp_path):
+def test_unit_trains_exports_onnx_and_resumes(digits_data_dir, tmp_path, run_module):
     model_dir = tmp_path / "unit"
-    out = train("unit", digits_data_dir, model_dir, "--export_formats=onnx").stdout
+    out = train(run_module, "unit", digits_data_dir, model_dir, "--export_formats=onnx").stdout
     assert "Trained to step 4" in out
     assert latest_step(model_dir) == 4
     config = json.loads((model_dir / "config.json").read_text())
@@ -59,22 +50,22 @@ def test_unit_trains_exports_onnx_and_resumes(digits_data_dir, tmp_path):
     assert all(a["status"] != "failed" for a in exported.values()), exported
     assert [i["name"] for i in exported["a2b"]["inputs"]] == ["image"]
 
-    out = train("unit", digits_data_dir, model_dir, "--train_steps=6").stdout
+    out = train(run_module, "unit", digits_data_dir, model_dir, "--train_steps=6").stdout
     assert "Resuming from" in out and "(step 4)" in out
     assert latest_step(model_dir) == 6
 
 
 @pytest.mark.slow
-def test_cogan_with_uda_trains_and_resumes(digits_data_dir, tmp_path):
+def test_cogan_with_uda_trains_and_resumes(digits_data_dir, tmp_path, run_module):
     model_dir = tmp_path / "cogan"
-    out = train("cogan", digits_data_dir, model_dir, "--uda").stdout
+    out = train(run_module, "cogan", digits_data_dir, model_dir, "--uda").stdout
     assert "Trained to step 4" in out
     assert latest_step(model_dir) == 4
     config = json.loads((model_dir / "config.json").read_text())
     assert config["hparams"]["uda"] is True and config["hparams"]["latent_dim"] == 8
 
-    out = train("cogan", digits_data_dir, model_dir, "--uda", "--train_steps=6").stdout
+    out = train(run_module, "cogan", digits_data_dir, model_dir, "--uda", "--train_steps=6").stdout
     assert "(step 4)" in out and latest_step(model_dir) == 6
     # The classifier head is part of the network shape: a run without it is refused.
-    proc = train("cogan", digits_data_dir, model_dir, "--train_steps=8", check=False)
+    proc = train(run_module, "cogan", digits_data_dir, model_dir, "--train_steps=8", check=False)
     assert proc.returncode != 0 and "uda True (now False)" in proc.stderr

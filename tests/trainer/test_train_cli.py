@@ -65,8 +65,17 @@ def latest_step(model_dir):
 
 def test_train_writes_everything_and_resume_continues(digits_data_dir, tmp_path):
     model_dir = tmp_path / "run"
-    out = train(digits_data_dir, model_dir).stdout
+    proc = train(digits_data_dir, model_dir)
+    out = proc.stdout
     assert "Trained to step 4" in out
+    # Redirected output is plain: one progress line per --log_every, no long lines; library
+    # chatter is in the run log.
+    progress = [line for line in out.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in progress] == ["2/4", "4/4"], out
+    assert "gen_loss=" in progress[0] and "ETA" in progress[-1]
+    assert max(len(line) for line in (out + proc.stderr).splitlines()) <= 300
+    assert "\r" not in out and "\x1b[" not in out
+    assert (model_dir / "logs" / "run.log").stat().st_size > 0
     assert latest_step(model_dir) == 4
     config = json.loads((model_dir / "config.json").read_text())
     assert config["method"] == "cyclegan" and config["hparams"]["gen_blocks"] == 1
@@ -195,5 +204,69 @@ def test_model_dir_of_another_shape_is_refused(digits_data_dir, tmp_path):
     train(digits_data_dir, model_dir, "--train_steps=2")
     proc = train(digits_data_dir, model_dir, "--filters=8", check=False)
     assert proc.returncode != 0 and "filters 4 (now 8)" in proc.stderr
+    # The refused run left the run's own configuration in place.
+    assert json.loads((model_dir / "config.json").read_text())["hparams"]["filters"] == 4
     proc = train(digits_data_dir, model_dir, "--image_size=64", check=False)
     assert proc.returncode != 0 and "image_size 32 (now 64)" in proc.stderr
+
+
+def test_help_lists_the_project_flags_grouped_and_exits_0():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.main", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for heading in ("run flags:", "data flags:", "training flags:", "evaluation flags:"):
+        assert heading in out
+    assert "--model_dir=runs/default" in out and "--image_size=32" in out
+    # Each method's hyperparameters with that method's default.
+    cyclegan = out.split("--method=cyclegan hyperparameters")[1].split("\n\n")[0]
+    assert "--lambda_cycle=10.0" in cyclegan and "--filters=64" in cyclegan
+    cogan = out.split("--method=cogan hyperparameters")[1].split("\n\n")[0]
+    assert "--filters=32" in cogan
+    assert "one of cogan, cyclegan, unit" in out
+    assert "--helpfull" in out
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.main", "--helpfull"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "run flags:" in proc.stdout and "--[no]logtostderr" in proc.stdout
+
+
+def test_summary_keeps_its_first_line_and_calls_out_below_bound_variants():
+    from export.metadata import BELOW_BOUND
+    from trainer import main
+
+    parity = {"bound": {"psnr": 25.0}, "judged_on": ["test"], "test": {"psnr": 24.995}}
+    summary = {
+        "step": 4,
+        "train_seconds": 3.0,
+        "model_dir": "runs/x",
+        "strategy": "default strategy with 1 replica(s)",
+        "export": {
+            "export_dir": "runs/x/export",
+            "headline": ["a2b.onnx  max|err| 2.1e-06  ok"],
+            "artifacts": [
+                {"file": "a2b.onnx", "status": "ok"},
+                {"file": "a2b_int8_full.tflite", "status": BELOW_BOUND, "parity": parity},
+            ],
+        },
+    }
+    text = main.report(summary)
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("Trained to step 4 ")
+    below = text.split("BELOW BOUND")[1]
+    assert "1 quantized variant(s)" in below and "a2b_int8_full.tflite  PSNR" in below
+    assert "a2b.onnx" not in below

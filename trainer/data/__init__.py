@@ -1,9 +1,25 @@
-"""Domains and input pipelines.
+"""Domains, data kinds and input pipelines.
 
 ``load_domain`` turns a dataset name, a domain and a split into a :class:`Domain` (a
 ``tf.data.Dataset`` of ``{"image": uint8 [S, S, 3], "label": int64}`` with ``-1`` for unknown
-labels). ``unpaired_dataset`` / ``single_dataset`` batch domains for training and evaluation,
-scaled to [-1, 1].
+labels). Every picture goes through the one preprocessing of :mod:`trainer.imaging` (shorter
+side to ``image_size`` with antialiased bicubic, centre crop), whatever its source.
+
+A method declares the batches it trains on as a data kind (``DATA``); ``make_dataset(config,
+kind, split, ...)`` builds them and ``KINDS`` lists the kinds:
+
+- ``unpaired``: ``{x_a, y_a, x_b, y_b}``, two independently shuffled domains, images float32 in
+  [-1, 1]. Training batches carry no target-domain labels (``y_b`` is -1) and no source labels
+  either (``y_a`` is -1) unless the run trains a UDA classifier head (``--uda``), which is
+  defined to use the source labels. Evaluation batches keep both.
+- ``images`` (``{x}``) and ``labeled`` (``{x, y}``): one domain, for noise-to-image methods
+  (:mod:`trainer.data.labeled`).
+- ``paired``: aligned ``{x_a, x_b, y_a, y_b}`` pairs (:mod:`trainer.data.paired`).
+- ``multi_domain``: ``{x, domain, y}`` over several domain labels
+  (:mod:`trainer.data.multi_domain`).
+
+A method with several critic updates per step (``n_critic``) gets that many training batches
+concatenated along the batch axis.
 
 Datasets:
 - ``digits``: the embedded ``digit_domains`` TFDS builder (built offline into ``data_dir``).
@@ -20,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from trainer import imaging
 from trainer.data import digit_domains, folders
 
 DIGIT_DOMAINS = digit_domains.DOMAINS
@@ -36,21 +53,18 @@ class Domain:
 
 
 def to_float(images):
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
+    """uint8 [0, 255] -> float32 [-1, 1] inside a graph (``imaging.to_float`` in numpy)."""
+    lo, hi = imaging.VALUE_RANGE
+    return tf.cast(images, tf.float32) * ((hi - lo) / 255.0) + lo
 
 
-def to_uint8(images):
-    """float [-1, 1] -> uint8 (rounded, clipped)."""
-    x = tf.clip_by_value((tf.cast(images, tf.float32) + 1.0) * 127.5, 0.0, 255.0)
-    return tf.cast(tf.round(x), tf.uint8)
-
-
-def _resize(image, image_size):
+def _fit(image, image_size):
+    """``imaging.fit`` inside a tf.data map: the same pixels a runtime computes from a file."""
+    channels = image.shape[-1]
     if image.shape[0] == image_size and image.shape[1] == image_size:
         return image
-    resized = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    out = tf.numpy_function(lambda x: imaging.fit(x, image_size), [image], tf.uint8, stateful=False)
+    return tf.ensure_shape(out, (image_size, image_size, channels))
 
 
 def _from_tfds(builder, split, image_size, keep_labels):
@@ -60,10 +74,11 @@ def _from_tfds(builder, split, image_size, keep_labels):
 
     def convert(example):
         image = example["image"]
+        image = _fit(image, image_size)
         if image.shape[-1] == 1:
             image = tf.image.grayscale_to_rgb(image)
         label = tf.cast(example["label"], tf.int64) if has_labels else tf.constant(-1, tf.int64)
-        return {"image": _resize(image, image_size), "label": label}
+        return {"image": image, "label": label}
 
     n = builder.info.splits[split].num_examples
     return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE), n, has_labels, num_classes
@@ -113,7 +128,7 @@ def load_domain(dataset, domain, split, *, data_dir=None, image_size=32, strict_
         return Domain(domain, ds, n, has_labels, k)
     if dataset == "folder":
         folder = folders.domain_dir(data_dir, domain, split)
-        paths, _ = folders.scan(folder, image_size, strict=strict_images)
+        paths, _ = folders.scan(folder, strict=strict_images)
 
         def read(path):
             return folders.load_image(path.decode(), image_size)
@@ -215,31 +230,76 @@ def unpaired_dataset(
     return ds.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
 
 
-def single_dataset(
-    domain,
-    *,
-    batch_size,
-    seed=0,
-    shuffle=True,
-    repeat=True,
-    augment=False,
-    flip=False,
-    image_size=32,
-    shuffle_buffer=1000,
-):
-    """One domain as batches ``{x, y}`` in [-1, 1]."""
-    s = _stream(
+def without_labels(domain):
+    """``domain`` with every label replaced by -1 (unknown)."""
+    ds = domain.dataset.map(lambda ex: {"image": ex["image"], "label": tf.constant(-1, tf.int64)})
+    return dataclasses.replace(domain, dataset=ds, has_labels=False)
+
+
+def uses_source_labels(config):
+    """Whether training may see domain A's labels: only a UDA run (``--uda``), whose
+    classifier head is defined to learn from the source labels. Target labels never."""
+    return bool(config.hparams.get("uda", False))
+
+
+def config_domain(config, domain, split):
+    """``load_domain`` with the dataset, data_dir, image size and strictness of ``config``."""
+    d = config.data
+    return load_domain(
+        d.dataset,
         domain,
-        seed,
-        augment=augment,
-        flip=flip,
-        image_size=image_size,
-        shuffle_buffer=shuffle_buffer,
-        shuffle=shuffle,
-        repeat=repeat,
+        split,
+        data_dir=d.data_dir,
+        image_size=d.image_size,
+        strict_images=d.strict_images,
     )
-    ds = s.map(lambda x, y: {"x": x, "y": y})
-    return ds.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+
+
+def _unpaired(config, split, *, batch_size, training, seed):
+    d = config.data
+    a = config_domain(config, d.domain_a, split)
+    b = config_domain(config, d.domain_b, split)
+    if training:
+        b = without_labels(b)
+        if not uses_source_labels(config):
+            a = without_labels(a)
+    return unpaired_dataset(
+        a,
+        b,
+        batch_size=batch_size,
+        seed=seed,
+        augment=d.augment and training,
+        flip=d.flip and training,
+        image_size=d.image_size,
+        shuffle_buffer=d.shuffle_buffer,
+        repeat=training,
+    )
+
+
+# Data kinds a method can declare as its ``DATA``: name -> builder(config, split, *, batch_size,
+# training, seed) returning a batched tf.data.Dataset. The kinds of the conditional family live
+# in their own modules, which read domains through this one (imported here, after it is set up).
+from trainer.data import labeled, multi_domain, paired  # noqa: E402
+
+KINDS = {
+    "unpaired": _unpaired,
+    "images": labeled.images_dataset,
+    "labeled": labeled.labeled_dataset,
+    "paired": paired.paired_dataset,
+    "multi_domain": multi_domain.multi_domain_dataset,
+}
+
+
+def make_dataset(config, kind, split, *, batch_size, training, seed):
+    """The batches of data kind ``kind`` (a method's ``DATA``) from ``split`` of the configured
+    domains: shuffled, augmented and repeated when ``training``, one pass in order otherwise."""
+    builder = KINDS.get(kind)
+    if builder is None:
+        raise ValueError(
+            f"Unknown data kind {kind!r} (declared as DATA by method {config.method}): the "
+            f"data kinds are {', '.join(sorted(KINDS))}."
+        )
+    return builder(config, split, batch_size=batch_size, training=training, seed=seed)
 
 
 def default_data_dir():

@@ -101,28 +101,50 @@ def colorize(digits, seed):
     return np.round(alpha * fg + (1 - alpha) * bg).astype(np.uint8)
 
 
-def domain_arrays(domain, split):
-    """(images uint8 [N, 32, 32, 3], labels int64 [N]) of one domain split, deterministically."""
-    if domain not in _DOMAINS:
-        raise ValueError(f"Unknown digit domain {domain!r}: choose one of {', '.join(DOMAINS)}.")
-    if split not in ("train", "test"):
-        raise ValueError(f"Unknown split {split!r}: digit domains have train and test.")
-    if domain == "digits":
-        images, labels = uci_digits_arrays()
-        idx = _split(len(images), DIGITS_TEST, SEED)[split]
-        grey = images[idx]
-        return np.repeat(grey[..., None], 3, axis=-1), labels[idx]
+# Domains rendered from grey MNIST digits with a seeded texture: a judge can draw fresh ones.
+SYNTHETIC = ("mnist_m", "mnist_colored")
+
+
+def render(domain, grey, seed):
+    """RGB uint8 images of a ``SYNTHETIC`` domain from grey digits [N, 32, 32]; ``seed`` picks
+    the textures (photo crops, colours), so another seed gives the same digits, new textures."""
+    if domain == "mnist_m":
+        return blend_with_photos(grey, seed)
+    if domain == "mnist_colored":
+        return colorize(grey, seed)
+    raise ValueError(f"{domain!r} is not a synthetic domain: those are {', '.join(SYNTHETIC)}.")
+
+
+def source_digits(domain, split):
+    """(grey uint8 [N, 32, 32], labels int64 [N]) of the MNIST-based ``domain``'s split, in the
+    order ``domain_arrays`` returns them."""
     images, labels = mnist_arrays()
     idx = _split(len(images), MNIST_TEST, SEED)[split]
     grey, labels = images[idx], labels[idx]
     if domain in ("mnist_0_4", "mnist_5_9"):
         keep = labels < 5 if domain == "mnist_0_4" else labels >= 5
         grey, labels = grey[keep], labels[keep]
-    split_seed = SEED + (0 if split == "train" else 1)
-    if domain == "mnist_m":
-        rgb = blend_with_photos(grey, split_seed)
-    elif domain == "mnist_colored":
-        rgb = colorize(grey, split_seed)
+    return grey, labels
+
+
+def _check(domain, split):
+    if domain not in _DOMAINS:
+        raise ValueError(f"Unknown digit domain {domain!r}: choose one of {', '.join(DOMAINS)}.")
+    if split not in ("train", "test"):
+        raise ValueError(f"Unknown split {split!r}: digit domains have train and test.")
+
+
+def domain_arrays(domain, split):
+    """(images uint8 [N, 32, 32, 3], labels int64 [N]) of one domain split, deterministically."""
+    _check(domain, split)
+    if domain == "digits":
+        images, labels = uci_digits_arrays()
+        idx = _split(len(images), DIGITS_TEST, SEED)[split]
+        grey = images[idx]
+        return np.repeat(grey[..., None], 3, axis=-1), labels[idx]
+    grey, labels = source_digits(domain, split)
+    if domain in SYNTHETIC:
+        rgb = render(domain, grey, SEED + (0 if split == "train" else 1))
     elif domain == "mnist_inverted":
         rgb = np.repeat(255 - grey[..., None], 3, axis=-1)
     else:

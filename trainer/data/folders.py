@@ -4,23 +4,23 @@
   ``B`` (any suffix works: ``trainPhoto/`` is domain ``Photo``).
 - Multi-domain: ``ROOT/train/<domain>/`` and ``ROOT/test/<domain>/``.
 
-Any size and mode (grey, RGBA, palette, CMYK) is read with Pillow, converted to RGB and resized
-(shorter side to ``image_size``, then a centre crop). Corrupt or truncated files are named by
-path and skipped with a count in the log, or fatal with ``strict_images``.
+Any size and mode (grey, RGBA, palette, CMYK, 16-bit) is read with the one preprocessing of
+:mod:`trainer.imaging` (the one every runtime uses): RGB, shorter side to ``image_size`` with
+antialiased bicubic, centre crop. Files that are not usable images (corrupt, truncated, empty,
+or decompression bombs declaring more than ``imaging.MAX_PIXELS``) are named by path and
+skipped with a count, or fatal with ``strict_images``.
 """
 
 import concurrent.futures
 import os
 
-import numpy as np
 from absl import logging
-from PIL import Image, UnidentifiedImageError
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+from trainer import imaging
 
-
-class CorruptImageError(ValueError):
-    pass
+EXTENSIONS = imaging.EXTENSIONS
+# Raised (strict) or logged (default) for a file that is not a usable image; names the file.
+CorruptImageError = imaging.ImageError
 
 
 def domain_dir(root, domain, split):
@@ -60,67 +60,53 @@ def available_domains(root, split):
 def list_images(folder):
     files = []
     for dirpath, _, names in os.walk(folder):
-        files.extend(os.path.join(dirpath, n) for n in names if n.lower().endswith(EXTENSIONS))
+        files.extend(os.path.join(dirpath, n) for n in names if imaging.is_image_file(n))
     return sorted(files)
 
 
 def load_image(path, image_size):
     """One file -> uint8 [image_size, image_size, 3]; raises CorruptImageError naming the file."""
+    return imaging.load(path, image_size)
+
+
+def check_image(path):
+    """None if ``path`` decodes as an image within the pixel limit, else the error naming it."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                # 16-bit / float grey: stretch the file's own range to 8 bits.
-                a = np.asarray(img, dtype=np.float64)
-                lo, hi = float(a.min()), float(a.max())
-                a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-                img = Image.fromarray(np.round(a).astype(np.uint8), "L")
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                # Transparent pixels over white, as viewers show them.
-                rgba = img.convert("RGBA")
-                img = Image.new("RGB", rgba.size, (255, 255, 255))
-                img.paste(rgba, mask=rgba.getchannel("A"))
-            else:
-                img = img.convert("RGB")
-            w, h = img.size
-            scale = image_size / min(w, h)
-            nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
-            img = img.resize((nw, nh), Image.BICUBIC)
-            left, top = (nw - image_size) // 2, (nh - image_size) // 2
-            img = img.crop((left, top, left + image_size, top + image_size))
-            return np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise CorruptImageError(f"Cannot read image {path}: {e}") from e
+        imaging.open_image(path)
+        return None
+    except imaging.ImageError as e:
+        return e
 
 
-def scan(folder, image_size, strict=False):
-    """Paths of readable images in ``folder``; corrupt ones are skipped (or fatal if strict)."""
+def scan(folder, image_size=None, strict=False):
+    """(paths of readable images in ``folder``, number skipped). Unusable files are named and
+    skipped with a count (or, with ``strict``, the first one raises CorruptImageError)."""
+    del image_size  # every file is decoded in full whatever the size: one check fits all
     paths = list_images(folder)
     if not paths:
         raise FileNotFoundError(
             f"No images in {folder} (looked for {', '.join(EXTENSIONS)} files)."
         )
-
-    def check(path):
-        try:
-            load_image(path, 8)
-            return path, None
-        except CorruptImageError as e:
-            return path, e
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(check, paths))
-    bad = [(p, e) for p, e in results if e is not None]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        errors = list(pool.map(check_image, paths))
+    bad = [(p, e) for p, e in zip(paths, errors) if e is not None]
     if bad and strict:
         raise CorruptImageError(
-            f"{len(bad)} corrupt image file(s) in {folder}, first: {bad[0][1]}. "
+            f"{len(bad)} unusable image file(s) in {folder}, first: {bad[0][1]} "
             "Remove or fix them, or drop --strict_images to skip them."
         )
     for _, error in bad:
         logging.warning("Skipping %s", error)
     if bad:
-        logging.warning("Skipped %d corrupt image(s) of %d in %s.", len(bad), len(paths), folder)
-    good = [p for p, e in results if e is None]
+        summary = (
+            f"Skipped {len(bad)} unusable image file(s) of {len(paths)} in {folder} "
+            f"(first: {bad[0][1]})."
+        )
+        logging.warning(summary)
+        print(summary, flush=True)
+    good = [p for p, e in zip(paths, errors) if e is None]
     if not good:
-        raise FileNotFoundError(f"Every image in {folder} is corrupt ({len(bad)} files).")
+        raise FileNotFoundError(
+            f"Every image in {folder} is unusable ({len(bad)} files, first: {bad[0][1]})."
+        )
     return good, len(bad)

@@ -12,17 +12,24 @@ end with a ``features`` layer (the penultimate, 128-d) and a ``logits`` layer. F
 ``features`` output of the target domain's classifier is the "digit FID" of the reports: it
 compares images as a digit recogniser sees them, which InceptionV3 (trained on photos) does not.
 
-Measured test accuracy with the default recipe (width 32, 12 epochs with random shifts of up
-to 10%, about a minute on 2 CPU cores each): mnist 0.98, mnist_m 0.93. The MNIST-M-style
-domain misses the 0.95 bar: 4,000 photo-textured training images are too few for a small CNN
-(batch norm gave 0.91); evaluation notes it in every report whose judge is below the bar, and
-its oracle baseline shows the ceiling.
+A cached judge that cannot be used (truncated or corrupt file, unreadable ``.json``, another
+recipe version, another number of classes) is a cache miss: it is retrained, with a note.
+
+Synthetic digit domains (``mnist_m``, ``mnist_colored``: grey training digits with a seeded
+texture) train their judge on fresh textures every epoch, the same training digits with new
+photo crops or colours drawn from a seed per epoch, so the recipe stays deterministic and no
+test digit is ever seen. Judges below their bar (``ACCURACY_BARS``) are named in every report
+they score.
+
+Measured test accuracy (2 loaded CPU cores): mnist 0.978 (12 epochs, about 2 min under load);
+mnist_m 0.943-0.958 across runs (20 epochs of fresh textures), so its 0.95 bar is met in some
+runs and missed in others by up to 0.007; a run whose judge misses it says so in its report.
 """
 
 import contextlib
 import hashlib
-import json
 import os
+import tempfile
 import time
 
 import keras
@@ -30,14 +37,27 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from trainer.io_utils import atomic_write_json
+from trainer import io_utils
 
 CLASSIFIER_SIZE = 32
 CACHE_SUBDIR = "img2img_classifiers"
 FEATURES_LAYER = "features"
 # Bumped when the architecture or training recipe changes, so stale caches are not reused.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
+# Test accuracy a class judge needs before its figures are trusted; reports name any below.
+ACCURACY_BARS = {"mnist": 0.97}
+DEFAULT_BAR = 0.95
+
+
+def accuracy_bar(domain):
+    return ACCURACY_BARS.get(domain, DEFAULT_BAR)
+
+
 DOMAIN_TRAIN_LIMIT = 2000  # train images per domain for the A-vs-B classifier
+# Fresh textures keep improving a synthetic domain's judge where a fixed set plateaus. mnist_m,
+# measured on 2 loaded cores: 0.933 after 12 epochs of fixed images (recipe 2); 0.943 and
+# 0.958 in two runs of 20 fresh epochs without dropout (about 2.5-3.5 min under load).
+SYNTHETIC_EPOCHS = 20
 
 
 @contextlib.contextmanager
@@ -51,11 +71,12 @@ def float32_policy():
         keras.mixed_precision.set_global_policy(old)
 
 
-def build_classifier(num_classes, *, width=32, seed=0, name="classifier"):
+def build_classifier(num_classes, *, width=32, seed=0, name="classifier", dropout=0.3):
     """A small CNN: 3 conv stages (ReLU, max-pool), a 128-d ``features`` layer, logits.
 
     No batch normalization: with a few hundred steps its moving statistics lag the weights and
-    inference accuracy suffers.
+    inference accuracy suffers. ``dropout`` regularizes judges trained on a fixed image set;
+    judges that see fresh textures every epoch learn faster without it.
     """
 
     def init(i):
@@ -69,11 +90,11 @@ def build_classifier(num_classes, *, width=32, seed=0, name="classifier"):
         )(x)
         x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(0.3, seed=seed + 10)(x)
+    x = keras.layers.Dropout(dropout, seed=seed + 10)(x)
     features = keras.layers.Dense(
         128, activation="relu", kernel_initializer=init(9), name=FEATURES_LAYER
     )(x)
-    x = keras.layers.Dropout(0.3, seed=seed + 11)(features)
+    x = keras.layers.Dropout(dropout, seed=seed + 11)(features)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, logits, name=name)
 
@@ -94,10 +115,17 @@ def train_classifier(
     seed=0,
     name="classifier",
     verbose=0,
+    epoch_images=None,
+    dropout=0.3,
 ):
-    """Trains ``build_classifier`` on uint8 ``images`` [N, S, S, 3] and int ``labels`` [N]."""
+    """Trains ``build_classifier`` on uint8 ``images`` [N, S, S, 3] and int ``labels`` [N].
+
+    ``epoch_images(epoch)``, when given, returns the images of each epoch instead (same labels,
+    same order): fresh textures of a synthetic domain.
+    """
+    labels = np.asarray(labels, np.int64)
     with float32_policy():
-        model = build_classifier(num_classes, seed=seed, name=name)
+        model = build_classifier(num_classes, seed=seed, name=name, dropout=dropout)
         steps = epochs * int(np.ceil(len(images) / batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(lr, max(steps, 1))
         model.compile(
@@ -105,15 +133,21 @@ def train_classifier(
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
-        ds = (
-            tf.data.Dataset.from_tensor_slices((to_float(images), np.asarray(labels, np.int64)))
-            .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size)
-        )
         # Digits move around their frame: random shifts are the augmentation that helps.
         shift = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed)
-        ds = ds.map(lambda x, y: (shift(x, training=True), y)).prefetch(tf.data.AUTOTUNE)
-        model.fit(ds, epochs=epochs, verbose=verbose, shuffle=False)
+
+        def batches(x, epoch_seed):
+            ds = tf.data.Dataset.from_tensor_slices((to_float(x), labels))
+            ds = ds.shuffle(len(x), seed=epoch_seed, reshuffle_each_iteration=True)
+            ds = ds.batch(batch_size).map(lambda x, y: (shift(x, training=True), y))
+            return ds.prefetch(tf.data.AUTOTUNE)
+
+        if epoch_images is None:
+            model.fit(batches(images, seed), epochs=epochs, verbose=verbose, shuffle=False)
+        else:
+            for epoch in range(epochs):
+                x = images if epoch == 0 else epoch_images(epoch)
+                model.fit(batches(x, seed + epoch), epochs=1, verbose=verbose, shuffle=False)
     return model
 
 
@@ -188,28 +222,84 @@ def cache_dir(dataset, domains, data_dir=None, root=None):
     return os.path.join(root, f"{safe}-{version}")
 
 
-def _save_atomic(model, path):
-    """Writes a .keras file under a temporary name (same folder), then renames it."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+def _save_keras(model, path):
+    """Writes a .keras file through tf.io.gfile: saved locally, copied beside ``path`` under a
+    temporary name, then renamed over it (a reader never sees half a file)."""
+    tf.io.gfile.makedirs(os.path.dirname(path))
     tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
     try:
-        model.save(tmp)
-        os.replace(tmp, path)
+        with tempfile.TemporaryDirectory() as local:
+            local_path = os.path.join(local, os.path.basename(path))
+            model.save(local_path)
+            tf.io.gfile.copy(local_path, tmp, overwrite=True)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.remove(tmp)
 
 
-def _load_cached(path):
-    info_path = path[: -len(".keras")] + ".json"
-    if not (os.path.exists(path) and os.path.exists(info_path)):
+def _load_keras(path):
+    with tempfile.TemporaryDirectory() as local:
+        local_path = os.path.join(local, os.path.basename(path))
+        tf.io.gfile.copy(path, local_path, overwrite=True)
+        with float32_policy():
+            return keras.models.load_model(local_path, compile=False)
+
+
+def _info_path(path):
+    return path[: -len(".keras")] + ".json"
+
+
+def _load_cached(path, num_classes=None):
+    """(model, info) of a usable cached judge at ``path``, else None (a cache miss).
+
+    Missing files are a silent miss; an unreadable, truncated or incompatible judge (another
+    recipe, another number of classes, a file Keras cannot load) is a miss with a note, and
+    is retrained and replaced.
+    """
+    info_path = _info_path(path)
+    if not (tf.io.gfile.exists(path) and tf.io.gfile.exists(info_path)):
         return None
-    with open(info_path, encoding="utf-8") as f:
-        info = json.load(f)
-    if info.get("recipe_version") != RECIPE_VERSION:
+
+    def miss(reason):
+        logging.warning("Cached judge %s is unusable (%s): retraining it.", path, reason)
+        print(f"Cached judge {path} is unusable ({reason}): retraining it.", flush=True)
+
+    try:
+        info = io_utils.read_json(info_path)
+    except (ValueError, OSError, tf.errors.OpError) as e:
+        miss(f"unreadable {os.path.basename(info_path)}: {type(e).__name__}")
         return None
-    with float32_policy():
-        model = keras.models.load_model(path, compile=False)
+    if not isinstance(info, dict) or info.get("recipe_version") != RECIPE_VERSION:
+        version = info.get("recipe_version") if isinstance(info, dict) else None
+        if version is not None and version != RECIPE_VERSION:
+            logging.info("Cached judge %s has recipe %s (now %s).", path, version, RECIPE_VERSION)
+        else:
+            miss("its .json describes no judge of this recipe")
+        return None
+    if num_classes is not None and info.get("num_classes") != num_classes:
+        miss(f"{info.get('num_classes')} classes, {num_classes} needed")
+        return None
+    try:
+        model = _load_keras(path)
+    except Exception as e:  # noqa: BLE001 - any unloadable file (truncated zip, other layers)
+        miss(f"Keras cannot load it: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+        return None
+    shape = tuple(model.output_shape) if not isinstance(model.output_shape, list) else ()
+    in_shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else ()
+    if len(in_shape) != 4 or in_shape[-1] != 3:
+        miss(f"it takes {model.input_shape}, not RGB images")
+        return None
+    if len(shape) != 2 or shape[-1] != info.get("num_classes"):
+        miss(
+            f"its output shape {model.output_shape} does not match {info.get('num_classes')} classes"
+        )
+        return None
+    try:
+        model.get_layer(FEATURES_LAYER)
+    except ValueError:
+        miss(f"it has no {FEATURES_LAYER!r} layer")
+        return None
     return model, info
 
 
@@ -239,13 +329,17 @@ class Judge:
 
 
 def _load_or_train(path, make_data, num_classes, description, train_kwargs):
-    cached = _load_cached(path)
+    """``make_data()`` -> (x_train, y_train, x_test, y_test[, epoch_images])."""
+    cached = _load_cached(path, num_classes)
     if cached is not None:
         return Judge(*cached, path)
-    x_train, y_train, x_test, y_test = make_data()
+    x_train, y_train, x_test, y_test, *rest = make_data()
+    epoch_images = rest[0] if rest else None
     logging.info("Training the %s classifier on %d images -> %s", description, len(x_train), path)
+    fresh = " (fresh textures every epoch)" if epoch_images is not None else ""
     print(
-        f"Training the {description} classifier on {len(x_train)} images (cached in {path}).",
+        f"Training the {description} classifier on {len(x_train)} images{fresh} "
+        f"(cached in {path}).",
         flush=True,
     )
     start = time.perf_counter()
@@ -254,6 +348,7 @@ def _load_or_train(path, make_data, num_classes, description, train_kwargs):
         y_train,
         num_classes,
         name=os.path.basename(path)[: -len(".keras")].replace("-", "_"),
+        epoch_images=epoch_images,
         **train_kwargs,
     )
     seconds = time.perf_counter() - start
@@ -263,13 +358,17 @@ def _load_or_train(path, make_data, num_classes, description, train_kwargs):
         "train_examples": int(len(x_train)),
         "test_examples": int(len(x_test)),
         "num_classes": int(num_classes),
+        "fresh_textures": epoch_images is not None,
         "train_seconds": round(seconds, 2),
         "recipe_version": RECIPE_VERSION,
         **{k: v for k, v in train_kwargs.items() if isinstance(v, int | float | str)},
     }
-    # The json first: a .keras file without its .json is not a cache hit.
-    atomic_write_json(path[: -len(".keras")] + ".json", info)
-    _save_atomic(model, path)
+    # Old .json out, model in, new .json last: a kill at any point leaves a cache miss, never
+    # a new model described by an old .json.
+    if tf.io.gfile.exists(_info_path(path)):
+        tf.io.gfile.remove(_info_path(path))
+    _save_keras(model, path)
+    io_utils.atomic_write_json(_info_path(path), info)
     print(f"  test accuracy {info['test_accuracy']:.4f} ({seconds:.1f} s).", flush=True)
     return Judge(model, info, path)
 
@@ -292,6 +391,10 @@ def class_classifier(
     path = os.path.join(cache_dir(dataset, [domain], data_dir, cache_root), f"{domain}.keras")
 
     def make_data():
+        from trainer.data import digit_domains
+
+        if dataset == "digits" and domain in digit_domains.SYNTHETIC:
+            return _synthetic_data(domain, train_limit, train_kwargs.get("seed", 0))
         x_train, y_train = _arrays(dataset, domain, "train", data_dir, train_limit)
         x_test, y_test = _arrays(dataset, domain, "test", data_dir)
         if y_train is None or y_test is None:
@@ -302,19 +405,38 @@ def class_classifier(
             )
         return x_train, y_train, x_test, y_test
 
-    def num_classes():
-        return 10 if dataset == "digits" else None
+    if dataset == "digits":
+        from trainer.data import digit_domains
 
-    k = num_classes()
-    if k is None:
-        # Labelled non-digit datasets: the class count comes from the data.
-        cached = _load_cached(path)
-        if cached is not None:
-            return Judge(*cached, path)
-        data = make_data()
-        k = int(max(data[1].max(), data[3].max())) + 1
-        return _load_or_train(path, lambda: data, k, f"{domain} class", train_kwargs)
-    return _load_or_train(path, make_data, k, f"{domain} class", train_kwargs)
+        if domain in digit_domains.SYNTHETIC:
+            train_kwargs = {"epochs": SYNTHETIC_EPOCHS, "dropout": 0.0, **train_kwargs}
+        return _load_or_train(path, make_data, 10, f"{domain} class", train_kwargs)
+    # Labelled non-digit datasets: the class count comes from the data.
+    cached = _load_cached(path)
+    if cached is not None:
+        return Judge(*cached, path)
+    data = make_data()
+    k = int(max(data[1].max(), data[3].max())) + 1
+    return _load_or_train(path, lambda: data, k, f"{domain} class", train_kwargs)
+
+
+def _synthetic_data(domain, train_limit, seed):
+    """A synthetic digit domain's judge data: its train split (epoch 0), fresh textures on the
+    same training digits for every later epoch (seeded by ``seed`` and the epoch), its test
+    split for the accuracy. Test digits are never used for training."""
+    from trainer.data import digit_domains
+
+    grey, y_train = digit_domains.source_digits(domain, "train")
+    x_train, labels = digit_domains.domain_arrays(domain, "train")
+    assert np.array_equal(labels, y_train)
+    if train_limit is not None:
+        grey, x_train, y_train = grey[:train_limit], x_train[:train_limit], y_train[:train_limit]
+    x_test, y_test = digit_domains.domain_arrays(domain, "test")
+
+    def epoch_images(epoch):
+        return digit_domains.render(domain, grey, [digit_domains.SEED, 7, seed, epoch])
+
+    return x_train, y_train, x_test, y_test, epoch_images
 
 
 def domain_classifier(

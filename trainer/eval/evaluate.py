@@ -5,10 +5,12 @@ steps and at the end) and from ``python -m trainer.evaluate``. It writes
 
 - ``model_dir/metrics.json`` (schema below; written atomically),
 - ``model_dir/metrics.md`` (the same figures as tables a person reads),
-- ``model_dir/eval_samples/step_NNNNNN.png`` (per direction rows x_a, x_ab, x_aba),
+- ``model_dir/eval_samples/step_NNNNNN.png`` (per direction rows x_a, x_ab, x_aba, each
+  labelled in the picture),
 - TensorBoard scalars ``eval/...`` and the image ``eval/samples`` when ``writer`` is given,
 
 and returns the metrics dict, whose ``headline`` lines are printed at the end of training.
+Every file goes through ``trainer.io_utils``, so ``gs://`` and ``ram://`` model dirs work.
 
 What the figures mean (arXiv 1805.10130, UNIT, CoGAN):
 
@@ -22,7 +24,7 @@ What the figures mean (arXiv 1805.10130, UNIT, CoGAN):
 - baselines: identity (the untranslated source images), source-only (the source classifier on
   the target test images: the UDA lower bound), oracle (the target classifier on them: the
   upper bound).
-- UDA accuracy (methods trained with ``--uda`` that have ``classify(x, domain="b")``): target
+- UDA accuracy (methods declaring the ``uda`` capability, trained with ``--uda``): target
   test accuracy and the fraction of the source-only -> oracle gap it closes.
 - FID/KID between translated images and real target test images, on the penultimate features
   of the target domain's classifier ("digit FID"; without labels, of the domain classifier), and
@@ -55,15 +57,14 @@ metrics.json schema (``schema_version`` 1; missing figures are null)::
     }
 """
 
-import os
 import time
 
 import keras
 import numpy as np
 
+from trainer import io_utils
 from trainer.eval import classifiers, grids
 from trainer.eval import metrics as estimators
-from trainer.io_utils import atomic_write_json, atomic_write_text
 
 SCHEMA_VERSION = 1
 METRIC_GROUPS = ("transfer", "uda", "fid", "samples")
@@ -72,6 +73,7 @@ LABEL_METRICS = ("transfer", "uda")
 LABEL_OFFSETS = {("mnist_0_4", "mnist_5_9"): 5, ("mnist_5_9", "mnist_0_4"): -5}
 GRID_IMAGES = 8
 BATCH = 64
+BACK = {"a2b": "b2a", "b2a": "a2b"}
 
 _judges = {}
 _arrays = {}
@@ -108,7 +110,7 @@ def _judge(kind, config, *domains, cache_root=None, **train_kwargs):
     d = config.data
     key = (kind, d.dataset, domains, d.data_dir, cache_root)
     judge = _judges.get(key)
-    if judge is not None and os.path.exists(judge.path):
+    if judge is not None and io_utils.exists(judge.path):
         return judge
     make = classifiers.class_classifier if kind == "class" else classifiers.domain_classifier
     judge = make(d.dataset, *domains, data_dir=d.data_dir, cache_root=cache_root, **train_kwargs)
@@ -122,21 +124,44 @@ def _inception_features(path):
     return _inception[path]
 
 
+def _single_image(path):
+    """Whether ``path`` takes one image and nothing else (what these figures measure)."""
+    return [s.kind for s in path.inputs] == ["image"]
+
+
+def _path_domains(model):
+    """{path name: (source domain, target domain)} of the model's single-image paths."""
+    return {
+        name: (path.source_domain, path.target_domain)
+        for name, path in model.translation_paths().items()
+        if _single_image(path)
+    }
+
+
+def unmeasured_paths(model):
+    """Notes naming the paths these figures cannot measure yet (noise or condition inputs)."""
+    notes = []
+    for name, path in sorted(model.translation_paths().items()):
+        if not _single_image(path):
+            takes = ", ".join(f"{s.name} ({s.kind})" for s in path.inputs)
+            notes.append(
+                f"Path {name!r} takes {takes}: its outputs are not measured here yet "
+                "(the translation figures measure single-image paths only)."
+            )
+    return notes
+
+
 def translation_directions(model, config):
     """[(role, path name, source domain, target domain)] for a -> b and b -> a, where present."""
     a, b = config.data.domain_a, config.data.domain_b
-    info = model.path_info() if hasattr(model, "path_info") else {}
     found = {}
-    for name in sorted(info, key=lambda n: n not in ("a2b", "b2a")):
-        pair = (info[name].get("source_domain"), info[name].get("target_domain"))
+    domains = _path_domains(model)
+    for name in sorted(domains, key=lambda n: n not in ("a2b", "b2a")):
+        pair = domains[name]
         if pair == (a, b):
             found.setdefault("a2b", name)
         elif pair == (b, a):
             found.setdefault("b2a", name)
-    if not info and hasattr(model, "translation_paths"):
-        for role in ("a2b", "b2a"):
-            if role in model.translation_paths():
-                found[role] = role
     out = []
     for role in ("a2b", "b2a"):
         if role in found:
@@ -164,6 +189,201 @@ def _kid(fx, fy):
     return mean, std
 
 
+def _capabilities(model):
+    return type(model).CAPABILITIES
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+
+def _metric_groups(metrics):
+    """The groups asked for (all by default); unknown names are an error."""
+    asked = set(METRIC_GROUPS if metrics is None else metrics)
+    unknown = asked - set(METRIC_GROUPS)
+    if unknown:
+        raise ValueError(
+            f"Unknown metrics {', '.join(sorted(unknown))}: choose from {', '.join(METRIC_GROUPS)}."
+        )
+    return asked
+
+
+def _drop_label_metrics(asked, metrics, config, notes):
+    """Without class labels only the label-free groups remain (asking for the others fails)."""
+    d = config.data
+    explicit = sorted(asked & set(LABEL_METRICS)) if metrics is not None else []
+    if explicit:
+        raise ValueError(
+            f"--dataset={d.dataset} (domains {d.domain_a}, {d.domain_b}) has no class labels, "
+            f"so {', '.join(explicit)} accuracy cannot be measured: drop it from --metrics "
+            "(FID/KID and the domain score need no labels), or evaluate on a labelled "
+            "dataset such as --dataset=digits."
+        )
+    notes.append(
+        f"{d.dataset} has no class labels: transfer and UDA accuracy skipped; domain score "
+        "and FID/KID (on domain-classifier features) computed."
+    )
+    return asked - set(LABEL_METRICS)
+
+
+def _check_uda(asked, metrics, model, config):
+    """UDA accuracy applies to a method declaring the ``uda`` capability trained with --uda."""
+    capable = "uda" in _capabilities(model)
+    if "uda" not in asked or (capable and config.hparams.get("uda", False)):
+        return asked
+    if metrics is not None and "uda" in metrics:
+        raise ValueError(
+            f"--metrics=uda needs a method trained with --uda that has a classifier head; "
+            f"{config.method} {'was not trained with --uda' if capable else 'has none'}."
+        )
+    return asked - {"uda"}
+
+
+def _load_judges(config, has_labels, cache_root, train_kwargs):
+    """{"domain": A-vs-B judge, <domain>: class judge ...} and the FID feature space name."""
+    a, b = config.data.domain_a, config.data.domain_b
+    judges = {"domain": _judge("domain", config, a, b, cache_root=cache_root, **train_kwargs)}
+    if not has_labels:
+        return judges, "domain-classifier"
+    for dom in (a, b):
+        judges[dom] = _judge("class", config, dom, cache_root=cache_root, **train_kwargs)
+    return judges, ("digit" if config.data.dataset == "digits" else "class-classifier")
+
+
+def _score_direction(x_tr, src, dst, x_test, judges, config, asked, inception, has_labels):
+    """(figures of one translated direction, its baselines)."""
+    (x_src, y_src), (x_dst, y_dst) = x_test[src], x_test[dst]
+    domain_judge = judges["domain"]
+    target_class = 1 if dst == config.data.domain_b else 0
+    offset = label_offset(src, dst)
+    entry = {
+        "source": src,
+        "target": dst,
+        "examples": int(len(x_src)),
+        "label_offset": offset,
+        "transfer_accuracy": None,
+        "domain_score": _accuracy(domain_judge.predict(x_tr), target_class),
+    }
+    base = {
+        "identity_accuracy": None,
+        "identity_domain_score": _accuracy(domain_judge.predict(x_src), target_class),
+        "source_only_accuracy": None,
+        "oracle_accuracy": None,
+    }
+    if has_labels:
+        judge_dst, judge_src = judges[dst], judges[src]
+        expected = y_src + offset
+        entry["transfer_accuracy"] = _accuracy(judge_dst.predict(x_tr), expected)
+        base["identity_accuracy"] = _accuracy(judge_dst.predict(x_src), expected)
+        base["source_only_accuracy"] = _accuracy(judge_src.predict(x_dst) + offset, y_dst)
+        base["oracle_accuracy"] = _accuracy(judge_dst.predict(x_dst), y_dst)
+    if "fid" in asked:
+        _score_fid(entry, base, x_tr, x_src, x_dst, judges[dst if has_labels else "domain"])
+        _score_inception(entry, x_tr, x_dst, inception)
+    return entry, base
+
+
+def _score_fid(entry, base, x_tr, x_src, x_dst, judge):
+    f_real, f_tr, f_src = (judge.features(x) for x in (x_dst, x_tr, x_src))
+    entry["fid"] = estimators.fid(f_tr, f_real)
+    entry["kid"], entry["kid_std"] = _kid(f_tr, f_real)
+    base["identity_fid"] = estimators.fid(f_src, f_real)
+    base["identity_kid"], _ = _kid(f_src, f_real)
+
+
+def _score_inception(entry, x_tr, x_dst, inception):
+    for key in ("inception_fid", "inception_kid", "inception_kid_std"):
+        entry[key] = None
+    if inception is not None:
+        i_real, i_tr = inception(x_dst), inception(x_tr)
+        entry["inception_fid"] = estimators.fid(i_tr, i_real)
+        entry["inception_kid"], entry["inception_kid_std"] = _kid(i_tr, i_real)
+
+
+def _sample_rows(model, directions, x_test, translated):
+    """[(label, images)]: per direction x_a, x_ab and, where the way back exists, x_aba."""
+    paths = {role: path for role, path, _, _ in directions}
+    rows = []
+    for role, _path, src, _dst in directions:
+        s, t = role[0], role[-1]
+        x_src = classifiers.to_float(x_test[src][0][:GRID_IMAGES])
+        x_tr = translated[role][:GRID_IMAGES]
+        rows += [(f"x_{s}", x_src), (f"x_{s}{t}", x_tr)]
+        if BACK[role] in paths:
+            back = translate(model, grids.to_uint8(x_tr), paths[BACK[role]])
+            rows.append((f"x_{s}{t}{s}", back))
+    return rows
+
+
+def _uda_scores(model, x_test, judges, config):
+    """Target-domain accuracy of the method's classifier head against source-only and oracle."""
+    a, b = config.data.domain_a, config.data.domain_b
+    x_b, y_b = x_test[b]
+    logits = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(
+                model.classify(classifiers.to_float(x_b[i : i + BATCH]), domain="b")
+            )
+            for i in range(0, len(x_b), BATCH)
+        ]
+    )
+    acc = _accuracy(np.argmax(logits, -1), y_b)
+    lower = _accuracy(judges[a].predict(x_b), y_b)
+    upper = _accuracy(judges[b].predict(x_b), y_b)
+    return {
+        "domain": "b",
+        "accuracy": acc,
+        "source_only_accuracy": lower,
+        "oracle_accuracy": upper,
+        "gap_closed": (acc - lower) / (upper - lower) if upper - lower > 1e-9 else None,
+    }
+
+
+def _judge_notes(judges):
+    """A note naming every class judge below its accuracy bar (every report repeats it)."""
+    notes = []
+    for name, j in judges.items():
+        bar = classifiers.accuracy_bar(name)
+        if name != "domain" and j.info["test_accuracy"] < bar:
+            notes.append(
+                f"The {name} judge reaches only {j.info['test_accuracy']:.3f} test accuracy "
+                f"(bar {bar:.2f}; {j.info.get('train_examples')} training images): accuracies "
+                f"measured by it are judged by a weak classifier."
+            )
+    return notes
+
+
+def _classifier_entries(judges):
+    return {
+        name: {
+            "test_accuracy": j.info["test_accuracy"],
+            "train_examples": j.info.get("train_examples"),
+            "test_examples": j.info.get("test_examples"),
+            "below_bar": name != "domain"
+            and j.info["test_accuracy"] < classifiers.accuracy_bar(name),
+            "path": j.path,
+        }
+        for name, j in judges.items()
+    }
+
+
+def _write_reports(result, grid, model_dir, step, writer):
+    """metrics.json, metrics.md, the labelled sample grid and TensorBoard, via io_utils."""
+    samples_path = None
+    if grid is not None:
+        samples_path = grids.save_png(
+            grid, io_utils.join(model_dir, "eval_samples", f"step_{int(step):06d}.png")
+        )
+    result["files"] = {
+        "json": io_utils.join(model_dir, "metrics.json"),
+        "markdown": io_utils.join(model_dir, "metrics.md"),
+        "samples": samples_path,
+    }
+    io_utils.atomic_write_json(result["files"]["json"], result)
+    io_utils.atomic_write_text(result["files"]["markdown"], markdown(result))
+    if writer is not None:
+        write_summaries(writer, result, grid)
+
+
 # -- evaluation ---------------------------------------------------------------------------------
 
 
@@ -180,144 +400,39 @@ def evaluate(
     started = time.perf_counter()
     d = config.data
     a, b = d.domain_a, d.domain_b
-    asked = set(METRIC_GROUPS if metrics is None else metrics)
-    unknown = asked - set(METRIC_GROUPS)
-    if unknown:
-        raise ValueError(
-            f"Unknown metrics {', '.join(sorted(unknown))}: choose from {', '.join(METRIC_GROUPS)}."
-        )
-    kw = dict(classifier_kwargs or {})
     notes = []
-
+    asked = _metric_groups(metrics)
     x_test = {dom: _test_arrays(config, dom) for dom in (a, b)}
     has_labels = all(y is not None for _, y in x_test.values())
     if not has_labels:
-        explicit = sorted(asked & set(LABEL_METRICS)) if metrics is not None else []
-        if explicit:
-            raise ValueError(
-                f"--dataset={d.dataset} (domains {a}, {b}) has no class labels, so "
-                f"{', '.join(explicit)} accuracy cannot be measured: drop it from --metrics "
-                "(FID/KID and the domain score need no labels), or evaluate on a labelled "
-                "dataset such as --dataset=digits."
-            )
-        notes.append(
-            f"{d.dataset} has no class labels: transfer and UDA accuracy skipped; domain score "
-            "and FID/KID (on domain-classifier features) computed."
-        )
-        asked -= set(LABEL_METRICS)
-
-    uda_model = bool(config.hparams.get("uda", False)) and hasattr(model, "classify")
-    if "uda" in asked and not uda_model:
-        if metrics is not None and "uda" in metrics:
-            raise ValueError(
-                f"--metrics=uda needs a method trained with --uda that has a classifier head; "
-                f"{config.method} {'was not trained with --uda' if hasattr(model, 'classify') else 'has none'}."
-            )
-        asked.discard("uda")
-
-    domain_judge = _judge("domain", config, a, b, cache_root=cache_root, **kw)
-    class_judges = {}
-    if has_labels:
-        class_judges = {
-            dom: _judge("class", config, dom, cache_root=cache_root, **kw) for dom in (a, b)
-        }
-        feature_space = "digit" if d.dataset == "digits" else "class-classifier"
-    else:
-        feature_space = "domain-classifier"
-
-    def feature_judge(domain):
-        return class_judges[domain] if has_labels else domain_judge
-
+        asked = _drop_label_metrics(asked, metrics, config, notes)
+    asked = _check_uda(asked, metrics, model, config)
+    judges, feature_space = _load_judges(config, has_labels, cache_root, classifier_kwargs or {})
     inception = None
     if "fid" in asked and config.eval.inception_weights:
         inception = _inception_features(config.eval.inception_weights)
 
     directions = translation_directions(model, config)
+    notes += unmeasured_paths(model)
     if not directions:
         notes.append(
             f"{config.method} has no translation path between {a} and {b}: only classifier "
             "figures are reported."
         )
-
-    per_direction, baselines, grid_rows, translated = {}, {}, [], {}
+    per_direction, baselines, translated = {}, {}, {}
     for role, path, src, dst in directions:
-        x_src, y_src = x_test[src]
-        x_dst, y_dst = x_test[dst]
-        x_tr = translate(model, x_src, path)
-        translated[role] = x_tr
-        target_class = 1 if dst == b else 0
-        offset = label_offset(src, dst)
-        entry = {
-            "path": path,
-            "source": src,
-            "target": dst,
-            "examples": int(len(x_src)),
-            "label_offset": offset,
-            "transfer_accuracy": None,
-            "domain_score": _accuracy(domain_judge.predict(x_tr), target_class),
-        }
-        base = {
-            "identity_accuracy": None,
-            "identity_domain_score": _accuracy(domain_judge.predict(x_src), target_class),
-            "source_only_accuracy": None,
-            "oracle_accuracy": None,
-        }
-        if has_labels:
-            judge_dst, judge_src = class_judges[dst], class_judges[src]
-            expected = y_src + offset
-            entry["transfer_accuracy"] = _accuracy(judge_dst.predict(x_tr), expected)
-            base["identity_accuracy"] = _accuracy(judge_dst.predict(x_src), expected)
-            base["source_only_accuracy"] = _accuracy(judge_src.predict(x_dst) + offset, y_dst)
-            base["oracle_accuracy"] = _accuracy(judge_dst.predict(x_dst), y_dst)
-        if "fid" in asked:
-            judge = feature_judge(dst)
-            f_real, f_tr, f_src = (judge.features(x) for x in (x_dst, x_tr, x_src))
-            entry["fid"] = estimators.fid(f_tr, f_real)
-            entry["kid"], entry["kid_std"] = _kid(f_tr, f_real)
-            base["identity_fid"] = estimators.fid(f_src, f_real)
-            base["identity_kid"], _ = _kid(f_src, f_real)
-            for key in ("inception_fid", "inception_kid", "inception_kid_std"):
-                entry[key] = None
-            if inception is not None:
-                i_real, i_tr = inception(x_dst), inception(x_tr)
-                entry["inception_fid"] = estimators.fid(i_tr, i_real)
-                entry["inception_kid"], entry["inception_kid_std"] = _kid(i_tr, i_real)
-        per_direction[role] = entry
-        baselines[role] = base
-
-    if "samples" in asked:
-        for role, _path, src, _ in directions:
-            x_src = x_test[src][0][:GRID_IMAGES]
-            rows = [classifiers.to_float(x_src), translated[role][:GRID_IMAGES]]
-            back = {"a2b": "b2a", "b2a": "a2b"}[role]
-            back_path = next((p for r, p, _, _ in directions if r == back), None)
-            if back_path is not None:
-                rows.append(translate(model, grids.to_uint8(rows[1]), back_path))
-            grid_rows.extend(rows)
-
-    uda = None
-    if "uda" in asked:
-        x_b, y_b = x_test[b]
-        logits = np.concatenate(
-            [
-                keras.ops.convert_to_numpy(
-                    model.classify(classifiers.to_float(x_b[i : i + BATCH]), domain="b")
-                )
-                for i in range(0, len(x_b), BATCH)
-            ]
+        translated[role] = translate(model, x_test[src][0], path)
+        entry, baselines[role] = _score_direction(
+            translated[role], src, dst, x_test, judges, config, asked, inception, has_labels
         )
-        acc = _accuracy(np.argmax(logits, -1), y_b)
-        lower = _accuracy(class_judges[a].predict(x_b), y_b)
-        upper = _accuracy(class_judges[b].predict(x_b), y_b)
-        uda = {
-            "domain": "b",
-            "accuracy": acc,
-            "source_only_accuracy": lower,
-            "oracle_accuracy": upper,
-            "gap_closed": (acc - lower) / (upper - lower) if upper - lower > 1e-9 else None,
-        }
+        per_direction[role] = {"path": path, **entry}
+    grid = None
+    if "samples" in asked and directions:
+        rows = _sample_rows(model, directions, x_test, translated)
+        grid = grids.image_grid(
+            [r for _, r in rows], max_cols=GRID_IMAGES, labels=[n for n, _ in rows]
+        )
 
-    judges = {"domain": domain_judge, **class_judges}
     result = {
         "schema_version": SCHEMA_VERSION,
         "step": int(step),
@@ -329,43 +444,13 @@ def evaluate(
         "feature_space": feature_space,
         "directions": per_direction,
         "baselines": baselines,
-        "uda": uda,
-        "classifiers": {
-            name: {
-                "test_accuracy": j.info["test_accuracy"],
-                "train_examples": j.info.get("train_examples"),
-                "test_examples": j.info.get("test_examples"),
-                "path": j.path,
-            }
-            for name, j in judges.items()
-        },
-        "notes": notes,
+        "uda": _uda_scores(model, x_test, judges, config) if "uda" in asked else None,
+        "classifiers": _classifier_entries(judges),
+        "notes": notes + _judge_notes(judges),
     }
-    for name, j in judges.items():
-        if name != "domain" and j.info["test_accuracy"] < (0.97 if name == "mnist" else 0.95):
-            notes.append(
-                f"The {name} classifier reaches only {j.info['test_accuracy']:.3f} test accuracy "
-                f"({j.info.get('train_examples')} training images): transfer accuracies into "
-                f"{name} are judged by a weak classifier."
-            )
     result["headline"] = headline(result)
-    model_dir = config.train.model_dir
-    samples_path = None
-    if grid_rows:
-        grid = grids.image_grid(grid_rows, max_cols=GRID_IMAGES)
-        samples_path = grids.save_png(
-            grid, os.path.join(model_dir, "eval_samples", f"step_{int(step):06d}.png")
-        )
-    result["files"] = {
-        "json": os.path.join(model_dir, "metrics.json"),
-        "markdown": os.path.join(model_dir, "metrics.md"),
-        "samples": samples_path,
-    }
     result["seconds"] = round(time.perf_counter() - started, 2)
-    atomic_write_json(result["files"]["json"], result)
-    atomic_write_text(result["files"]["markdown"], markdown(result))
-    if writer is not None:
-        write_summaries(writer, result, grid if grid_rows else None)
+    _write_reports(result, grid, config.train.model_dir, step, writer)
     return result
 
 
@@ -400,6 +485,11 @@ def headline(result):
                 f"{fid_name} {role} {e['fid']:.2f} (identity {base['identity_fid']:.2f}), "
                 f"KID {e['kid']:.4f} ± {e['kid_std']:.4f}"
             )
+    weak = [n for n, c in result["classifiers"].items() if c.get("below_bar")]
+    if weak:
+        lines.append(
+            f"judged by {', '.join(weak)} classifier(s) below their accuracy bar: see metrics.md"
+        )
     uda = result.get("uda")
     if uda:
         lines.append(
@@ -473,7 +563,8 @@ def markdown(result):
     out += ["| classifier | test accuracy | train images |", "|---|---|---|"]
     for name, c in result["classifiers"].items():
         label = f"{a} vs {b} (domain)" if name == "domain" else f"{name} (digit class)"
-        out.append(f"| {label} | {_f(c['test_accuracy'])} | {c.get('train_examples')} |")
+        weak = " (below its bar)" if c.get("below_bar") else ""
+        out.append(f"| {label} | {_f(c['test_accuracy'])}{weak} | {c.get('train_examples')} |")
     out.append("")
     if result["notes"]:
         out += ["Notes:", ""] + [f"- {n}" for n in result["notes"]] + [""]

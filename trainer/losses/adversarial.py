@@ -64,7 +64,9 @@ def gradient_penalty(critic, real, fake, seed=None):
     """WGAN-GP penalty (Gulrajani et al. 2017): (||grad_x_hat D(x_hat)||_2 - 1)^2 per example.
 
     x_hat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per example. ``critic`` maps images to
-    logits (if it returns several outputs, the first is used).
+    logits (if it returns several outputs, the first is used; a dict, its ``"logits"``). A
+    PatchGAN's logit map is averaged per example first, as its loss is: the penalty holds that
+    per-image critic value to norm 1.
     """
     real = tf.cast(real, tf.float32)
     fake = tf.cast(fake, tf.float32)
@@ -77,9 +79,11 @@ def gradient_penalty(critic, real, fake, seed=None):
     with tf.GradientTape() as tape:
         tape.watch(x_hat)
         out = critic(x_hat, training=True)
-        if isinstance(out, (list, tuple)):
+        if isinstance(out, dict):
+            out = out["logits"]
+        elif isinstance(out, (list, tuple)):
             out = out[0]
-        out = tf.reduce_sum(tf.cast(out, tf.float32))
+        out = tf.reduce_sum(per_example_mean(out))
     grad = tape.gradient(out, x_hat)
     norm = tf.sqrt(tf.reduce_sum(tf.reshape(tf.square(grad), [tf.shape(grad)[0], -1]), 1) + 1e-12)
     return tf.square(norm - 1.0)

@@ -1,65 +1,35 @@
-"""What every translation method shares: players, optimizers, loss reduction, export paths."""
+"""What every translation method shares: players, optimizers, loss reduction, export paths.
 
-from typing import Any, ClassVar, NamedTuple
+Declarations a method makes (read by the other stages; see trainer/methods/README.md):
+``HPARAMS`` (``HParam``, with ``shape=True`` where a value changes variable shapes), ``DATA``
+(the batches it trains on, a kind of ``trainer.data``), ``CAPABILITIES`` (e.g. "uda",
+"noise_prior", "conditional") and ``translation_paths()`` (``{name: Path}``).
+"""
+
+from typing import ClassVar
 
 import keras
 import tensorflow as tf
 
+from trainer import losses
+from trainer.methods import hparams as hparams_lib
+from trainer.methods.hparams import COMMON_HPARAMS, HParam
+from trainer.methods.optim import LinearDecay, clip_weights, unique_variables
+from trainer.methods.paths import image_path
 
-class HParam(NamedTuple):
-    """A method hyperparameter: its default and the help text of its ``--flag``."""
+__all__ = [
+    "COMMON_HPARAMS",
+    "KNOWN_CAPABILITIES",
+    "HParam",
+    "LinearDecay",
+    "TranslationModel",
+    "unique_variables",
+]
 
-    default: Any
-    help: str
-
-
-COMMON_HPARAMS = {
-    "lr": HParam(2e-4, "Adam learning rate of every player."),
-    "beta_1": HParam(0.5, "Adam beta_1."),
-    "beta_2": HParam(0.999, "Adam beta_2."),
-    "weight_decay": HParam(0.0, "Decoupled weight decay (AdamW) of every player; 0 = plain Adam."),
-    "decay_start_step": HParam(
-        -1,
-        "Step where the learning rate starts decaying linearly to 0 at --train_steps; "
-        "-1 = half of --train_steps, 0 or more than --train_steps = constant.",
-    ),
-    "filters": HParam(64, "Width (filters of the first layer) of generators and discriminators."),
-    "gan_loss": HParam("lsgan", "Adversarial loss: lsgan, vanilla, wgan or hinge."),
-}
-
-
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Constant ``initial`` until ``decay_start``, then linear to 0 at ``total_steps``."""
-
-    def __init__(self, initial, decay_start, total_steps):
-        self.initial = float(initial)
-        self.decay_start = int(decay_start)
-        self.total_steps = int(total_steps)
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        span = float(max(self.total_steps - self.decay_start, 1))
-        frac = tf.clip_by_value((step - self.decay_start) / span, 0.0, 1.0)
-        return self.initial * (1.0 - frac)
-
-    def get_config(self):
-        return {
-            "initial": self.initial,
-            "decay_start": self.decay_start,
-            "total_steps": self.total_steps,
-        }
-
-
-def unique_variables(models):
-    """Trainable variables of ``models`` with shared layers counted once (UNIT, CoGAN)."""
-    seen, out = set(), []
-    for model in models:
-        for v in model.trainable_variables:
-            key = id(v)
-            if key not in seen:
-                seen.add(key)
-                out.append(v)
-    return out
+# What a method can declare in CAPABILITIES: "uda" (a classifier head, ``classify``),
+# "noise_prior" (a path takes a declared noise input), "conditional" (a path takes a one-hot
+# condition such as a target domain).
+KNOWN_CAPABILITIES = frozenset({"uda", "noise_prior", "conditional"})
 
 
 class TranslationModel(keras.Model):
@@ -72,13 +42,19 @@ class TranslationModel(keras.Model):
 
     HPARAMS: ClassVar[dict] = {}
     DATA: ClassVar[str] = "unpaired"  # which batches train_step takes: see trainer.data
+    CAPABILITIES: ClassVar[frozenset] = frozenset()
+    # Players whose weights --clip_weights clips after each of their updates.
+    CRITICS: ClassVar[frozenset] = frozenset({"disc"})
 
     def __init__(self, config, **kwargs):
+        config = self.complete_config(config)
+        self.validate_config(config)
         super().__init__(name=config.method, **kwargs)
         self.config = config
         self.hp = config.hparams
         self.image_size = config.data.image_size
         self.global_batch_size = config.data.batch_size
+        self.gan = losses.gan_loss(self.hp.gan_loss)
         self.build_networks()
         self.optimizers = {}
 
@@ -86,8 +62,28 @@ class TranslationModel(keras.Model):
     def hparam_specs(cls):
         specs = dict(COMMON_HPARAMS)
         for klass in reversed(cls.__mro__):
-            specs.update(getattr(klass, "HPARAMS", {}))
+            specs.update(klass.__dict__.get("HPARAMS", {}))
         return specs
+
+    @classmethod
+    def shape_hparams(cls):
+        """Hyperparameters a resumed run must keep (they change variable shapes)."""
+        return hparams_lib.shape_hparams(cls.hparam_specs())
+
+    @classmethod
+    def complete_config(cls, config):
+        """``config`` with defaults for hyperparameters it lacks (a run saved before they
+        existed restores with the behaviour it was trained with)."""
+        specs = cls.hparam_specs()
+        missing = {k: s.default for k, s in specs.items() if k not in config.hparams}
+        if not missing:
+            return config
+        return config.replace(hparams=type(config.hparams)({**missing, **config.hparams}))
+
+    @classmethod
+    def validate_config(cls, config):
+        """Refuses settings this method cannot train with (ValueError naming the flag)."""
+        hparams_lib.validate(cls.hparam_specs(), config)
 
     # -- to implement -------------------------------------------------------------------
     def build_networks(self):
@@ -98,30 +94,26 @@ class TranslationModel(keras.Model):
         raise NotImplementedError
 
     def translation_paths(self):
-        """{path name: functional keras.Model} frozen by the export stage."""
+        """{path name: trainer.methods.paths.Path}: what export freezes and evaluation runs."""
         raise NotImplementedError
 
     def sample_images(self, batch):
         """{row group name: [image tensors [B,H,W,C] in [-1, 1]]} for sample grids."""
         raise NotImplementedError
 
-    def path_info(self):
-        """{path name: {"source_domain", "target_domain", "domains", "description"}}."""
-        return {}
-
-    def two_way_path_info(self, ab, ba):
-        """path_info of the usual a2b / b2a pair, described by ``ab`` and ``ba``."""
-        d = self.config.data
-        return {
-            "a2b": {"source_domain": d.domain_a, "target_domain": d.domain_b, "description": ab},
-            "b2a": {"source_domain": d.domain_b, "target_domain": d.domain_a, "description": ba},
-        }
-
     def checkpoint_items(self):
         """Extra trackables that must survive a restart (image pools ...)."""
         return {}
 
     # -- shared ---------------------------------------------------------------------------
+    def two_way_paths(self, ab, ba, ab_description, ba_description):
+        """The usual a2b / b2a pair of single-image Paths (``ab``, ``ba``: keras.Models)."""
+        d = self.config.data
+        return {
+            "a2b": image_path(ab, d.domain_a, d.domain_b, ab_description),
+            "b2a": image_path(ba, d.domain_b, d.domain_a, ba_description),
+        }
+
     def make_optimizers(self, total_steps):
         """One optimizer per player, built on its variables (required under MirroredStrategy)."""
         hp = self.hp
@@ -150,8 +142,40 @@ class TranslationModel(keras.Model):
         """A batch-independent term (a regularizer), split so replicas sum to it once."""
         return scalar / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, scalar.dtype)
 
+    def weighted_loss(self, name, terms):
+        """The loss a player minimises and what is logged of it, from one dict.
+
+        ``terms``: ``{term: (weight, loss)}``, ``loss`` per example ([B]) or batch-independent
+        (a scalar). Returns ``(total, logs)``: ``total`` = this replica's share of
+        sum(weight * mean(loss)), ``logs`` = ``{name: total, term: mean(loss) ...}`` (each term
+        unweighted), so what is logged always adds up to what is optimised.
+        """
+        total, logs = 0.0, {}
+        for term, (weight, loss) in terms.items():
+            loss = tf.cast(loss, tf.float32)
+            share = self.replica_share(loss) if loss.shape.rank == 0 else self.mean(loss)
+            logs[term] = share
+            total += weight * share
+        logs = {name: tf.convert_to_tensor(total, tf.float32), **logs}
+        return logs[name], logs
+
+    def adversarial_terms(self, suffix, disc, real, fake, weight=1.0, output="logits"):
+        """A discriminator's terms on (real, fake): its GAN loss and, with
+        --gradient_penalty, the WGAN-GP penalty: ``{disc_<suffix>, gp_<suffix>}``."""
+
+        def logits(x):
+            out = disc(x, training=True)
+            return out[output] if isinstance(out, dict) else out
+
+        terms = {f"disc_{suffix}": (weight, self.gan.discriminator(logits(real), logits(fake)))}
+        if self.hp.gradient_penalty > 0:
+            penalty = losses.gradient_penalty(lambda x, training=True: logits(x), real, fake)
+            terms[f"gp_{suffix}"] = (self.hp.gradient_penalty, penalty)
+        return terms
+
     def step(self, player, tape, loss):
-        """Applies ``player``'s gradients of ``loss`` recorded on ``tape``."""
+        """Applies ``player``'s gradients of ``loss`` recorded on ``tape`` (then, for a critic
+        with --clip_weights, clips its weights)."""
         opt = self.optimizers[player]
         variables = unique_variables(self.players()[player])
         # Loss scaling (mixed precision) multiplies the output gradient, which equals
@@ -159,17 +183,21 @@ class TranslationModel(keras.Model):
         scale = opt.scale_loss(tf.ones_like(loss))
         grads = tape.gradient(loss, variables, output_gradients=scale)
         opt.apply_gradients(zip(grads, variables))
+        if player in self.CRITICS and self.hp.clip_weights > 0:
+            clip_weights(variables, self.hp.clip_weights)
 
     def translate(self, x, direction):
         """Translates a batch in [-1, 1] along a single-image path (evaluation uses this)."""
         if not hasattr(self, "_path_cache"):
             self._path_cache = self.translation_paths()
-        if direction not in self._path_cache:
+        path = self._path_cache.get(direction)
+        if path is None or path.model is None:
+            runnable = sorted(n for n, p in self._path_cache.items() if p.model is not None)
             raise ValueError(
-                f"{self.config.method} has no path {direction!r}; it has "
-                f"{', '.join(sorted(self._path_cache))}."
+                f"{self.config.method} has no path {direction!r} to run; it has "
+                f"{', '.join(runnable)}."
             )
-        return self._path_cache[direction](x, training=False)
+        return path.model(x, training=False)
 
     def call(self, inputs, training=False):
         raise NotImplementedError(

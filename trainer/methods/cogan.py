@@ -13,6 +13,9 @@ import tensorflow as tf
 
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.hparams import GAN_LOSSES, NORMS
+from trainer.methods.paths import Image, Noise, Path, uniform
+from trainer.methods.uda import UDAHead
 from trainer.networks import coupled_discriminators, coupled_generators
 
 INVERT_LOSSES = {"l1": losses.l1, "l2": losses.l2}
@@ -78,43 +81,53 @@ def invert_generator(
     return z, per_image[best, np.arange(n)]
 
 
-class CoGAN(TranslationModel):
+class CoGAN(UDAHead, TranslationModel):
+    DATA = "unpaired"
+    CAPABILITIES = frozenset({"uda", "noise_prior"})
+    # z ~ U(-1, 1)^latent_dim: training draws it so, the exported z inputs declare it, and the
+    # inversion boxes z* to its support.
+    PRIOR = uniform(-1.0, 1.0)
     HPARAMS = {
-        "latent_dim": HParam(100, "Size of the noise vector z ~ U(-1, 1) shared by g1 and g2."),
-        "filters": HParam(32, "Width of the last generator layer and first discriminator layer."),
+        "latent_dim": HParam(
+            100, "Size of the noise vector z ~ U(-1, 1) shared by g1 and g2.", shape=True
+        ),
+        "filters": HParam(
+            32, "Width of the last generator layer and first discriminator layer.", shape=True
+        ),
         "disc_layers": HParam(
-            3, "Stride-2 layers of the discriminators (all but the first shared)."
+            3, "Stride-2 layers of the discriminators (all but the first shared).", shape=True
         ),
         "gen_specific_layers": HParam(
-            1, "Generator upsampling layers per domain (the ones before them are shared)."
+            1,
+            "Generator upsampling layers per domain (the ones before them are shared).",
+            shape=True,
         ),
         "gen_norm": HParam(
-            "batch", "Normalization in the generators: batch, instance, layer or none."
+            "batch",
+            "Normalization in the generators: batch, instance, layer or none.",
+            shape=True,
+            choices=NORMS,
         ),
-        "gan_loss": HParam("vanilla", "Adversarial loss: vanilla (the paper's) or lsgan."),
-        "uda": HParam(
-            False,
-            "Unsupervised domain adaptation: a classifier head on the shared discriminator "
-            "layers, trained on source labels.",
+        "gan_loss": HParam(
+            "vanilla",
+            "Adversarial loss: vanilla (the paper's), lsgan, hinge or wgan (wgan needs "
+            "--gradient_penalty or --clip_weights).",
+            choices=GAN_LOSSES,
         ),
-        "num_classes": HParam(10, "Classes of the --uda classifier head."),
-        "lambda_cls": HParam(1.0, "Weight of the --uda classification loss on source images."),
         "invert_steps": HParam(100, "L-BFGS iterations when inverting g1/g2 for translation."),
         "invert_restarts": HParam(
             1, "Random starts per image for the inversion; the best fit is kept."
         ),
-        "invert_loss": HParam("l2", "Inversion objective L(g(z), x): l2 or l1."),
+        "invert_loss": HParam(
+            "l2", "Inversion objective L(g(z), x): l2 or l1.", choices=tuple(INVERT_LOSSES)
+        ),
     }
+    SMOKE_HPARAMS = {"filters": 4, "latent_dim": 8, "disc_layers": 2, "invert_steps": 5}
 
     @classmethod
     def validate_config(cls, config):
+        super().validate_config(config)
         hp = config.hparams
-        if hp.gan_loss not in ("lsgan", "vanilla"):
-            raise ValueError(
-                f"--gan_loss={hp.gan_loss} is not supported by cogan: use vanilla or lsgan."
-            )
-        if hp.invert_loss not in INVERT_LOSSES:
-            raise ValueError(f"Unknown --invert_loss={hp.invert_loss!r}: choose one of l1, l2.")
         if hp.invert_steps < 1 or hp.invert_restarts < 1:
             raise ValueError("--invert_steps and --invert_restarts must be >= 1.")
 
@@ -136,13 +149,12 @@ class CoGAN(TranslationModel):
             norm="none",
             patch=False,
         )
-        self.gan = losses.gan_loss(hp.gan_loss)
 
     def players(self):
         return {"gen": [self.gen_a, self.gen_b], "disc": [self.disc_a, self.disc_b]}
 
     def sample_z(self, n):
-        return tf.random.uniform((n, self.hp.latent_dim), -1.0, 1.0)
+        return tf.random.uniform((n, self.hp.latent_dim), self.PRIOR["low"], self.PRIOR["high"])
 
     def train_step(self, batch):
         x_a, x_b = batch["x_a"], batch["x_b"]
@@ -151,90 +163,75 @@ class CoGAN(TranslationModel):
         with tf.GradientTape() as tape:
             fake_a = self.gen_a(z, training=True)
             fake_b = self.gen_b(z, training=True)
-            adv_a = self.gan.generator(self.disc_a(fake_a, training=True)["logits"])
-            adv_b = self.gan.generator(self.disc_b(fake_b, training=True)["logits"])
-            gen_loss = self.mean(adv_a + adv_b)
+            terms = {
+                "adv_a": (1.0, self.gan.generator(self.disc_a(fake_a, training=True)["logits"])),
+                "adv_b": (1.0, self.gan.generator(self.disc_b(fake_b, training=True)["logits"])),
+            }
+            gen_loss, logs = self.weighted_loss("gen_loss", terms)
         self.step("gen", tape, gen_loss)
 
         fake_a, fake_b = tf.stop_gradient(fake_a), tf.stop_gradient(fake_b)
+        metrics = {}
         with tf.GradientTape() as tape:
-            real_a = self.disc_a(x_a, training=True)
-            disc_a = self.gan.discriminator(
-                real_a["logits"], self.disc_a(fake_a, training=True)["logits"]
-            )
-            disc_b = self.gan.discriminator(
-                self.disc_b(x_b, training=True)["logits"],
-                self.disc_b(fake_b, training=True)["logits"],
-            )
-            per_example = disc_a + disc_b
-            metrics = {}
+            terms = {
+                **self.adversarial_terms("a", self.disc_a, x_a, fake_a),
+                **self.adversarial_terms("b", self.disc_b, x_b, fake_b),
+            }
             if hp.uda:
-                cls_a = losses.masked_softmax_cross_entropy(batch["y_a"], real_a["class_logits"])
-                per_example += hp.lambda_cls * cls_a
-                metrics["cls_a"] = self.mean(cls_a)
-                metrics["acc_a"] = self.replica_share(
-                    losses.masked_accuracy(batch["y_a"], real_a["class_logits"])
-                )
-            disc_loss = self.mean(per_example)
+                y_a = batch["y_a"]
+                logits = self.disc_a(x_a, training=True)["class_logits"]
+                terms["cls_a"] = (hp.lambda_cls, losses.masked_softmax_cross_entropy(y_a, logits))
+                metrics["acc_a"] = self.replica_share(losses.masked_accuracy(y_a, logits))
+            disc_loss, disc_logs = self.weighted_loss("disc_loss", terms)
         self.step("disc", tape, disc_loss)
-        return {
-            "gen_loss": gen_loss,
-            "adv_a": self.mean(adv_a),
-            "adv_b": self.mean(adv_b),
-            "disc_loss": disc_loss,
-            "disc_a": self.mean(disc_a),
-            "disc_b": self.mean(disc_b),
-            **metrics,
-        }
+        return {**logs, **disc_logs, **metrics}
 
     # -- inference ------------------------------------------------------------------------
     def translation_paths(self):
+        d = self.config.data
+        z_spec = Noise("z", self.PRIOR)
         z = keras.Input((self.hp.latent_dim,), name="z")
         image_a = keras.layers.Activation("linear", dtype="float32", name="image_a")(self.gen_a(z))
         image_b = keras.layers.Activation("linear", dtype="float32", name="image_b")(self.gen_b(z))
-        paths = {"sample": keras.Model(z, [image_a, image_b], name="sample")}
-        for name, gen in (("z2a", self.gen_a), ("z2b", self.gen_b)):
+        paths = {
+            "sample": Path(
+                model=keras.Model(z, [image_a, image_b], name="sample"),
+                inputs=(z_spec,),
+                outputs=(Image("image_a"), Image("image_b")),
+                target_domain=[d.domain_a, d.domain_b],
+                description="z ~ U(-1, 1)^latent_dim -> (g1(z), g2(z)), a corresponding pair",
+                extra={"domains": [d.domain_a, d.domain_b]},
+            )
+        }
+        for name, gen, domain, text in (
+            ("z2a", self.gen_a, d.domain_a, "g1(z); decode a code inverted from a B image: b2a"),
+            ("z2b", self.gen_b, d.domain_b, "g2(z); decode a code inverted from an A image: a2b"),
+        ):
             z = keras.Input((self.hp.latent_dim,), name="z")
             out = keras.layers.Activation("linear", dtype="float32", name="translated")(gen(z))
-            paths[name] = keras.Model(z, out, name=name)
+            paths[name] = Path(
+                model=keras.Model(z, out, name=name),
+                inputs=(z_spec,),
+                outputs=(Image("translated"),),
+                target_domain=domain,
+                description=text,
+            )
+        # Served by translate() through L-BFGS inversion, not by an exported graph: evaluation
+        # measures them, export skips them.
+        for name, src, dst, text in (
+            ("a2b", d.domain_a, d.domain_b, "g2(z*), z* = argmin_z L(g1(z), x_a) by L-BFGS-B"),
+            ("b2a", d.domain_b, d.domain_a, "g1(z*), z* = argmin_z L(g2(z), x_b) by L-BFGS-B"),
+        ):
+            paths[name] = Path(
+                model=None,
+                inputs=(Image("image"),),
+                outputs=(Image("translated"),),
+                source_domain=src,
+                target_domain=dst,
+                description=f"{text} (not exported)",
+                exported=False,
+            )
         return paths
-
-    def path_info(self):
-        d = self.config.data
-        both = [d.domain_a, d.domain_b]
-        return {
-            "sample": {
-                "source_domain": None,
-                "target_domain": both,
-                "domains": both,
-                "description": "z ~ U(-1, 1)^latent_dim -> (g1(z), g2(z)), a corresponding pair",
-                "z_distribution": "uniform(-1, 1)",
-            },
-            "z2a": {
-                "source_domain": None,
-                "target_domain": d.domain_a,
-                "description": "g1(z); decode a code inverted from a B image to translate b2a",
-            },
-            "z2b": {
-                "source_domain": None,
-                "target_domain": d.domain_b,
-                "description": "g2(z); decode a code inverted from an A image to translate a2b",
-            },
-            # Directions served by translate() through L-BFGS inversion, not exported graphs:
-            # evaluation finds them here by their domains.
-            "a2b": {
-                "source_domain": d.domain_a,
-                "target_domain": d.domain_b,
-                "description": "g2(z*), z* = argmin_z L(g1(z), x_a) by L-BFGS-B (not exported)",
-                "exported": False,
-            },
-            "b2a": {
-                "source_domain": d.domain_b,
-                "target_domain": d.domain_a,
-                "description": "g1(z*), z* = argmin_z L(g2(z), x_b) by L-BFGS-B (not exported)",
-                "exported": False,
-            },
-        }
 
     def invert(self, x, domain="a"):
         """z* = argmin_z L(g(z), x) for images x of ``domain`` (L-BFGS-B, see invert_generator)."""
@@ -247,6 +244,7 @@ class CoGAN(TranslationModel):
             max_iter=hp.invert_steps,
             restarts=hp.invert_restarts,
             loss=hp.invert_loss,
+            bound=self.PRIOR["high"],  # the box of the symmetric uniform prior
             seed=self.config.train.seed,
         )[0]
 
@@ -265,19 +263,11 @@ class CoGAN(TranslationModel):
     def sample_images(self, batch):
         x_a = batch["x_a"]
         n = tf.shape(x_a)[0]
-        z = tf.random.stateless_uniform((n, self.hp.latent_dim), seed=(0, 0), minval=-1, maxval=1)
+        low, high = self.PRIOR["low"], self.PRIOR["high"]
+        z = tf.random.stateless_uniform((n, self.hp.latent_dim), (0, 0), minval=low, maxval=high)
         z_a = tf.constant(self.invert(x_a, "a"))
         return {
             "pairs": [self.gen_a(z, training=False), self.gen_b(z, training=False)],
             # x_a, its inversion through g1, and the translation g2(z*).
             "a2b": [x_a, self.gen_a(z_a, training=False), self.gen_b(z_a, training=False)],
         }
-
-    def classify(self, x, domain="b"):
-        """Class logits [B, num_classes] of images of ``domain`` from the --uda head."""
-        if not self.hp.uda:
-            raise ValueError("cogan has no classifier: train it with --uda.")
-        disc = {"a": self.disc_a, "b": self.disc_b}.get(domain)
-        if disc is None:
-            raise ValueError(f"domain must be 'a' or 'b', got {domain!r}.")
-        return disc(x, training=False)["class_logits"]

@@ -4,21 +4,35 @@ import tensorflow as tf
 
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.hparams import NORMS
 from trainer.methods.image_pool import ImagePool
 from trainer.networks import patch_discriminator, resnet_generator
 
 
 class CycleGAN(TranslationModel):
+    DATA = "unpaired"
+    CAPABILITIES = frozenset()
     HPARAMS = {
         "lambda_cycle": HParam(10.0, "Weight of the cycle-consistency L1 loss."),
         "lambda_identity": HParam(
             0.5, "Weight of the identity loss, relative to --lambda_cycle (0 = off)."
         ),
-        "pool_size": HParam(50, "Images in each discriminator's history pool (0 = off)."),
-        "gen_blocks": HParam(-1, "Residual blocks per generator; -1 = 9 at >= 256 px, else 6."),
-        "disc_layers": HParam(3, "Stride-2 layers of the PatchGAN discriminators."),
-        "norm": HParam("instance", "Normalization in G and D: instance, batch, layer or none."),
+        "pool_size": HParam(
+            50, "Images in each discriminator's history pool (0 = off).", shape=True
+        ),
+        "gen_blocks": HParam(
+            -1, "Residual blocks per generator; -1 = 9 at >= 256 px, else 6.", shape=True
+        ),
+        "disc_layers": HParam(3, "Stride-2 layers of the PatchGAN discriminators.", shape=True),
+        "norm": HParam(
+            "instance",
+            "Normalization in G and D: instance, batch, layer or none.",
+            shape=True,
+            choices=NORMS,
+        ),
     }
+    # Tiny settings for the tests' smoke runs (the contract test, the flagfile test).
+    SMOKE_HPARAMS = {"filters": 4, "gen_blocks": 1, "disc_layers": 2, "pool_size": 2}
 
     def build_networks(self):
         hp, size = self.hp, self.image_size
@@ -31,7 +45,6 @@ class CycleGAN(TranslationModel):
         self.disc_b = patch_discriminator(**disc, name="disc_b")
         self.pool_a = ImagePool(hp.pool_size, (size, size, 3), name="pool_a")
         self.pool_b = ImagePool(hp.pool_size, (size, size, 3), name="pool_b")
-        self.gan = losses.gan_loss(hp.gan_loss)
 
     def players(self):
         return {"gen": [self.gen_ab, self.gen_ba], "disc": [self.disc_a, self.disc_b]}
@@ -47,48 +60,33 @@ class CycleGAN(TranslationModel):
             x_ba = self.gen_ba(x_b, training=True)
             x_aba = self.gen_ba(x_ab, training=True)
             x_bab = self.gen_ab(x_ba, training=True)
-            adv_ab = self.gan.generator(self.disc_b(x_ab, training=True))
-            adv_ba = self.gan.generator(self.disc_a(x_ba, training=True))
-            cycle = losses.l1(x_aba, x_a) + losses.l1(x_bab, x_b)
-            per_example = adv_ab + adv_ba + hp.lambda_cycle * cycle
+            terms = {
+                "adv_ab": (1.0, self.gan.generator(self.disc_b(x_ab, training=True))),
+                "adv_ba": (1.0, self.gan.generator(self.disc_a(x_ba, training=True))),
+                "cycle": (hp.lambda_cycle, losses.l1(x_aba, x_a) + losses.l1(x_bab, x_b)),
+            }
             if hp.lambda_identity > 0:
                 # G_ab should leave an image already in B unchanged (and G_ba one in A).
                 identity = losses.l1(self.gen_ab(x_b, training=True), x_b) + losses.l1(
                     self.gen_ba(x_a, training=True), x_a
                 )
-                per_example += hp.lambda_cycle * hp.lambda_identity * identity
-            else:
-                identity = tf.zeros_like(cycle)
-            gen_loss = self.mean(per_example)
+                terms["identity"] = (hp.lambda_cycle * hp.lambda_identity, identity)
+            gen_loss, logs = self.weighted_loss("gen_loss", terms)
         self.step("gen", tape, gen_loss)
 
         fake_b = tf.stop_gradient(self.pool_b.query(x_ab))
         fake_a = tf.stop_gradient(self.pool_a.query(x_ba))
         with tf.GradientTape() as tape:
-            disc_b = self.gan.discriminator(
-                self.disc_b(x_b, training=True), self.disc_b(fake_b, training=True)
-            )
-            disc_a = self.gan.discriminator(
-                self.disc_a(x_a, training=True), self.disc_a(fake_a, training=True)
-            )
-            disc_loss = self.mean(disc_a + disc_b)
+            terms = {
+                **self.adversarial_terms("a", self.disc_a, x_a, fake_a),
+                **self.adversarial_terms("b", self.disc_b, x_b, fake_b),
+            }
+            disc_loss, disc_logs = self.weighted_loss("disc_loss", terms)
         self.step("disc", tape, disc_loss)
-        return {
-            "gen_loss": gen_loss,
-            "adv_ab": self.mean(adv_ab),
-            "adv_ba": self.mean(adv_ba),
-            "cycle": self.mean(cycle),
-            "identity": self.mean(identity),
-            "disc_loss": disc_loss,
-            "disc_a": self.mean(disc_a),
-            "disc_b": self.mean(disc_b),
-        }
+        return {**logs, **disc_logs}
 
     def translation_paths(self):
-        return {"a2b": self.gen_ab, "b2a": self.gen_ba}
-
-    def path_info(self):
-        return self.two_way_path_info("G_ab", "G_ba")
+        return self.two_way_paths(self.gen_ab, self.gen_ba, "G_ab", "G_ba")
 
     def sample_images(self, batch):
         x_a, x_b = batch["x_a"], batch["x_b"]

@@ -32,6 +32,16 @@ def normal(mean=0.0, stddev=1.0):
     return {"distribution": "normal", "mean": float(mean), "stddev": float(stddev)}
 
 
+def prior_text(prior):
+    """``{"distribution": "uniform", "low": -1, "high": 1}`` -> ``"uniform(-1, 1)"``."""
+    kind = prior["distribution"]
+    if kind == "uniform":
+        return f"uniform({prior['low']:g}, {prior['high']:g})"
+    if kind == "normal":
+        return f"normal({prior['mean']:g}, {prior['stddev']:g})"
+    raise ValueError(f"Unknown prior distribution {kind!r}: use uniform or normal.")
+
+
 def _shape(shape):
     return [None if d is None or int(d) < 0 else int(d) for d in shape]
 
@@ -90,8 +100,6 @@ class Noise:
     kind = "noise"
 
     def to_metadata(self, shape):
-        from export.metadata import prior_text
-
         return {
             "name": self.name,
             "kind": self.kind,

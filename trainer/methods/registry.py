@@ -1,13 +1,21 @@
 """Name -> method class. One line per method; importing this imports every method."""
 
+from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
 from trainer.methods.cyclegan import CycleGAN
+from trainer.methods.gan import GAN
+from trainer.methods.pix2pix import Pix2Pix
+from trainer.methods.stargan import StarGAN
 from trainer.methods.unit import UNIT
 
 METHODS = {
     "cyclegan": CycleGAN,
     "cogan": CoGAN,
     "unit": UNIT,
+    "gan": GAN,
+    "cgan": CGAN,
+    "pix2pix": Pix2Pix,
+    "stargan": StarGAN,
 }
 
 

@@ -15,10 +15,14 @@ import tensorflow as tf
 
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.hparams import NORMS
+from trainer.methods.uda import UDAHead
 from trainer.networks import coupled_discriminators, unit_decoders, unit_encoders
 
 
-class UNIT(TranslationModel):
+class UNIT(UDAHead, TranslationModel):
+    DATA = "unpaired"
+    CAPABILITIES = frozenset({"uda"})
     HPARAMS = {
         "lr": HParam(1e-4, "Adam learning rate of every player."),
         "weight_decay": HParam(
@@ -29,21 +33,21 @@ class UNIT(TranslationModel):
         "lambda_recon": HParam(100.0, "UNIT lambda2: weight of the VAE L1 reconstruction."),
         "lambda_cycle_kl": HParam(0.1, "UNIT lambda3: weight of the cycle's KL term."),
         "lambda_cycle": HParam(100.0, "UNIT lambda4: weight of the cycle L1 reconstruction."),
-        "n_down": HParam(2, "Stride-2 downsamplings of the encoders (upsamplings of decoders)."),
-        "enc_blocks": HParam(3, "Domain-specific residual blocks per encoder."),
-        "dec_blocks": HParam(3, "Domain-specific residual blocks per decoder."),
+        "n_down": HParam(
+            2, "Stride-2 downsamplings of the encoders (upsamplings of decoders).", shape=True
+        ),
+        "enc_blocks": HParam(3, "Domain-specific residual blocks per encoder.", shape=True),
+        "dec_blocks": HParam(3, "Domain-specific residual blocks per decoder.", shape=True),
         "shared_blocks": HParam(
-            1, "Residual blocks shared by E1/E2 (top) and by G1/G2 (bottom), each."
+            1, "Residual blocks shared by E1/E2 (top) and by G1/G2 (bottom), each.", shape=True
         ),
-        "disc_layers": HParam(3, "Stride-2 layers of the discriminators."),
-        "norm": HParam("instance", "Normalization in G and D: instance, batch, layer or none."),
-        "uda": HParam(
-            False,
-            "Unsupervised domain adaptation: D1/D2 share their top layers and a classifier "
-            "head trained on source labels.",
+        "disc_layers": HParam(3, "Stride-2 layers of the discriminators.", shape=True),
+        "norm": HParam(
+            "instance",
+            "Normalization in G and D: instance, batch, layer or none.",
+            shape=True,
+            choices=NORMS,
         ),
-        "num_classes": HParam(10, "Classes of the --uda classifier head."),
-        "lambda_cls": HParam(1.0, "Weight of the --uda classification loss on source images."),
         "lambda_cls_translated": HParam(
             1.0,
             "Weight of the --uda classification loss on translated source images x_ab "
@@ -53,14 +57,13 @@ class UNIT(TranslationModel):
             1.0, "Weight of the --uda L1 between D's top features of x_a and x_ab."
         ),
     }
-
-    @classmethod
-    def validate_config(cls, config):
-        if config.hparams.gan_loss not in ("lsgan", "vanilla"):
-            raise ValueError(
-                f"--gan_loss={config.hparams.gan_loss} is not supported by {config.method}: "
-                "use lsgan or vanilla (the paper's cross-entropy GAN)."
-            )
+    SMOKE_HPARAMS = {
+        "filters": 4,
+        "enc_blocks": 1,
+        "dec_blocks": 1,
+        "shared_blocks": 1,
+        "disc_layers": 2,
+    }
 
     def build_networks(self):
         hp, size = self.hp, self.image_size
@@ -82,7 +85,6 @@ class UNIT(TranslationModel):
             norm="none",
             patch=True,
         )
-        self.gan = losses.gan_loss(hp.gan_loss)
 
     def players(self):
         return {
@@ -106,63 +108,53 @@ class UNIT(TranslationModel):
             mu_bab = self.enc_a(x_ba, training=True)
             x_aba = self.dec_a(losses.fixed_variance_sample(mu_aba), training=True)
             x_bab = self.dec_b(losses.fixed_variance_sample(mu_bab), training=True)
-
-            vae = losses.vae_loss(x_a, x_aa, mu_a, hp.lambda_recon, hp.lambda_kl) + losses.vae_loss(
-                x_b, x_bb, mu_b, hp.lambda_recon, hp.lambda_kl
-            )
-            cycle = losses.vae_loss(
-                x_a, x_aba, mu_aba, hp.lambda_cycle, hp.lambda_cycle_kl
-            ) + losses.vae_loss(x_b, x_bab, mu_bab, hp.lambda_cycle, hp.lambda_cycle_kl)
             d_ab = self.disc_b(x_ab, training=True)
             d_ba = self.disc_a(x_ba, training=True)
-            adv = self.gan.generator(d_ab["logits"]) + self.gan.generator(d_ba["logits"])
-            per_example = hp.lambda_gan * adv + vae + cycle
+            # The paper's objective (eq. 7) by its weights lambda0..lambda4: VAE (recon + KL) per
+            # domain, GAN on the translations, cycle (recon + KL of the re-encoding) both ways.
+            terms = {
+                "adv_ab": (hp.lambda_gan, self.gan.generator(d_ab["logits"])),
+                "adv_ba": (hp.lambda_gan, self.gan.generator(d_ba["logits"])),
+                "recon_a": (hp.lambda_recon, losses.l1(x_aa, x_a)),
+                "recon_b": (hp.lambda_recon, losses.l1(x_bb, x_b)),
+                "kl_a": (hp.lambda_kl, losses.unit_variance_kl(mu_a)),
+                "kl_b": (hp.lambda_kl, losses.unit_variance_kl(mu_b)),
+                "cycle_a": (hp.lambda_cycle, losses.l1(x_aba, x_a)),
+                "cycle_b": (hp.lambda_cycle, losses.l1(x_bab, x_b)),
+                "cycle_kl_a": (hp.lambda_cycle_kl, losses.unit_variance_kl(mu_aba)),
+                "cycle_kl_b": (hp.lambda_cycle_kl, losses.unit_variance_kl(mu_bab)),
+            }
             if hp.uda:
                 # Translation must keep what the shared D layers see in x_a (its class).
                 feat = losses.l1(d_ab["features"], self.disc_a(x_a, training=True)["features"])
-                per_example += hp.lambda_feat * feat
-            else:
-                feat = tf.zeros_like(adv)
-            gen_loss = self.mean(per_example)
+                terms["feat"] = (hp.lambda_feat, feat)
+            gen_loss, logs = self.weighted_loss("gen_loss", terms)
         self.step("gen", tape, gen_loss)
 
         fake_b = tf.stop_gradient(x_ab)
         fake_a = tf.stop_gradient(x_ba)
+        metrics = {}
         with tf.GradientTape() as tape:
-            real_a = self.disc_a(x_a, training=True)
-            real_b = self.disc_b(x_b, training=True)
-            out_ba = self.disc_a(fake_a, training=True)
-            out_ab = self.disc_b(fake_b, training=True)
-            disc_a = self.gan.discriminator(real_a["logits"], out_ba["logits"])
-            disc_b = self.gan.discriminator(real_b["logits"], out_ab["logits"])
-            per_example = hp.lambda_gan * (disc_a + disc_b)
-            metrics = {}
+            terms = {
+                **self.adversarial_terms("a", self.disc_a, x_a, fake_a, hp.lambda_gan),
+                **self.adversarial_terms("b", self.disc_b, x_b, fake_b, hp.lambda_gan),
+            }
             if hp.uda:
                 y_a = batch["y_a"]
-                cls_a = losses.masked_softmax_cross_entropy(y_a, real_a["class_logits"])
-                cls_ab = losses.masked_softmax_cross_entropy(y_a, out_ab["class_logits"])
-                per_example += hp.lambda_cls * cls_a + hp.lambda_cls_translated * cls_ab
-                metrics["cls_a"] = self.mean(cls_a)
-                metrics["cls_ab"] = self.mean(cls_ab)
-                metrics["acc_a"] = self.replica_share(
-                    losses.masked_accuracy(y_a, real_a["class_logits"])
+                real_logits = self.disc_a(x_a, training=True)["class_logits"]
+                fake_logits = self.disc_b(fake_b, training=True)["class_logits"]
+                terms["cls_a"] = (
+                    hp.lambda_cls,
+                    losses.masked_softmax_cross_entropy(y_a, real_logits),
                 )
-            disc_loss = self.mean(per_example)
+                terms["cls_ab"] = (
+                    hp.lambda_cls_translated,
+                    losses.masked_softmax_cross_entropy(y_a, fake_logits),
+                )
+                metrics["acc_a"] = self.replica_share(losses.masked_accuracy(y_a, real_logits))
+            disc_loss, disc_logs = self.weighted_loss("disc_loss", terms)
         self.step("disc", tape, disc_loss)
-        return {
-            "gen_loss": gen_loss,
-            "adv": self.mean(adv),
-            "vae": self.mean(vae),
-            "recon_a": self.mean(losses.l1(x_aa, x_a)),
-            "kl_a": self.mean(losses.unit_variance_kl(mu_a)),
-            "cycle": self.mean(cycle),
-            "cycle_a": self.mean(losses.l1(x_aba, x_a)),
-            "feat": self.mean(feat),
-            "disc_loss": disc_loss,
-            "disc_a": self.mean(disc_a),
-            "disc_b": self.mean(disc_b),
-            **metrics,
-        }
+        return {**logs, **disc_logs, **metrics}
 
     # -- inference ------------------------------------------------------------------------
     def _encode_decode(self, encoder, decoder, name):
@@ -173,13 +165,12 @@ class UNIT(TranslationModel):
         return keras.Model(image, out, name=name)
 
     def translation_paths(self):
-        return {
-            "a2b": self._encode_decode(self.enc_a, self.dec_b, "a2b"),
-            "b2a": self._encode_decode(self.enc_b, self.dec_a, "b2a"),
-        }
-
-    def path_info(self):
-        return self.two_way_path_info("E1 -> G2 on the latent mean", "E2 -> G1 on the latent mean")
+        return self.two_way_paths(
+            self._encode_decode(self.enc_a, self.dec_b, "a2b"),
+            self._encode_decode(self.enc_b, self.dec_a, "b2a"),
+            "E1 -> G2 on the latent mean",
+            "E2 -> G1 on the latent mean",
+        )
 
     def sample_images(self, batch):
         x_a, x_b = batch["x_a"], batch["x_b"]
@@ -192,12 +183,3 @@ class UNIT(TranslationModel):
             "b2a": [x_b, x_ba, self.dec_b(self.enc_a(x_ba, training=False), training=False)],
             "recon": [self.dec_a(mu_a, training=False), self.dec_b(mu_b, training=False)],
         }
-
-    def classify(self, x, domain="b"):
-        """Class logits [B, num_classes] of images of ``domain`` from the --uda head."""
-        if not self.hp.uda:
-            raise ValueError(f"{self.config.method} has no classifier: train it with --uda.")
-        disc = {"a": self.disc_a, "b": self.disc_b}.get(domain)
-        if disc is None:
-            raise ValueError(f"domain must be 'a' or 'b', got {domain!r}.")
-        return disc(x, training=False)["class_logits"]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainer import data
+from trainer import config as config_lib
+from trainer import data, imaging
 from trainer.data import digit_domains, folders
 
 
@@ -89,11 +90,15 @@ def test_uci_digits_are_upscaled_low_resolution():
     assert images[:, :4].max() == 0  # the margin MNIST digits have
 
 
-def test_resize_to_image_size(digits_data_dir):
-    images, _ = data.load_arrays(
-        "digits", "mnist", "test", data_dir=digits_data_dir, image_size=16, limit=5
-    )
-    assert images.shape == (5, 16, 16, 3) and images.dtype == np.uint8
+def test_resize_to_image_size_uses_the_one_preprocessing(digits_data_dir):
+    native, _ = data.load_arrays("digits", "mnist_m", "test", data_dir=digits_data_dir, limit=5)
+    for size in (16, 48):
+        images, _ = data.load_arrays(
+            "digits", "mnist_m", "test", data_dir=digits_data_dir, image_size=size, limit=5
+        )
+        assert images.shape == (5, size, size, 3) and images.dtype == np.uint8
+        expected = np.stack([imaging.fit(x, size) for x in native])
+        np.testing.assert_array_equal(images, expected)
 
 
 def test_unknown_domain_lists_valid_ones(digits_data_dir):
@@ -139,18 +144,57 @@ def test_pipeline_is_reproducible_and_augment_changes_pixels(digits_data_dir):
     assert np.stack(aug).min() >= -1.0 and np.stack(aug).max() <= 1.0
 
 
+def _config(data_dir, method="unit", hparams=None, **data_kwargs):
+    return config_lib.Config(
+        method=method,
+        data=config_lib.DataConfig(data_dir=data_dir, **data_kwargs),
+        train=config_lib.TrainConfig(),
+        eval=config_lib.EvalConfig(),
+        hparams=config_lib.HParams(hparams or {}),
+    )
+
+
 def test_eval_pipeline_sees_each_image_once(digits_data_dir):
-    d = data.load_domain("digits", "mnist_5_9", "test", data_dir=digits_data_dir)
-    ds = data.single_dataset(d, batch_size=64, shuffle=False, repeat=False)
-    n = sum(int(b["x"].shape[0]) for b in ds)
-    assert n == d.num_examples
+    config = _config(digits_data_dir, domain_a="mnist_5_9", domain_b="mnist_0_4")
+    ds = data.make_dataset(config, "unpaired", "test", batch_size=64, training=False, seed=0)
+    n = sum(int(b["x_a"].shape[0]) for b in ds)
+    sizes = [
+        data.load_domain("digits", d, "test", data_dir=digits_data_dir).num_examples
+        for d in ("mnist_5_9", "mnist_0_4")
+    ]
+    assert n == min(sizes) == 485  # one pass; the shorter domain ends the zipped pass
+    assert -1 not in np.concatenate([b["y_a"].numpy() for b in ds])  # evaluation keeps labels
 
 
-def test_to_float_and_back():
+def test_unknown_data_kind_lists_the_kinds(digits_data_dir):
+    assert set(data.KINDS) == {"unpaired"}
+    with pytest.raises(ValueError, match=r"Unknown data kind 'single'.*unpaired"):
+        data.make_dataset(
+            _config(digits_data_dir), "single", "train", batch_size=2, training=True, seed=0
+        )
+
+
+@pytest.mark.parametrize("uda", [False, True])
+def test_training_batches_carry_no_target_labels(digits_data_dir, uda):
+    """Unpaired methods learn without labels; a UDA head sees the source labels only."""
+    config = _config(digits_data_dir, hparams={"uda": uda})
+    ds = data.make_dataset(config, "unpaired", "train", batch_size=16, training=True, seed=1)
+    batches = list(ds.take(4).as_numpy_iterator())
+    y_b = np.concatenate([b["y_b"] for b in batches])
+    y_a = np.concatenate([b["y_a"] for b in batches])
+    assert np.all(y_b == -1), "target-domain labels reached a training batch"
+    if uda:
+        assert np.all((y_a >= 0) & (y_a < 10))
+    else:
+        assert np.all(y_a == -1), "source labels reached a run that does not train on them"
+
+
+def test_to_float_matches_imaging():
     x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
     f = data.to_float(x).numpy()
     assert f.min() == -1.0 and f.max() == 1.0
-    np.testing.assert_array_equal(data.to_uint8(f).numpy(), x)
+    np.testing.assert_array_equal(f, imaging.to_float(x))
+    np.testing.assert_array_equal(imaging.to_uint8(f), x)
 
 
 # -- image folders ------------------------------------------------------------------------------
@@ -185,12 +229,60 @@ def test_folder_reader_converts_any_mode_and_skips_corrupt(image_root, caplog):
     images = np.stack([e["image"] for e in d.dataset.as_numpy_iterator()])
     assert d.num_examples == 5 and images.shape == (5, 24, 24, 3) and images.dtype == np.uint8
     # The 16-bit ramp keeps its full range (not clipped to white).
-    names = sorted(os.path.basename(p) for p in folders.scan(str(image_root / "trainA"), 8)[0])
+    names = sorted(os.path.basename(p) for p in folders.scan(str(image_root / "trainA"))[0])
     ramp = images[names.index("sixteen_bit.png")]
     assert ramp.min() < 20 and ramp.max() > 235
     assert not d.has_labels
     assert any("truncated.png" in r.getMessage() for r in caplog.records)
-    assert any("Skipped 2 corrupt" in r.getMessage() for r in caplog.records)
+    assert any("Skipped 2 unusable" in r.getMessage() for r in caplog.records)
+
+
+def _bomb_png():
+    """A 69-byte PNG whose header declares 30000 x 30000 pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", b"\x78\x9c\x03\x00\x00\x00\x00\x01")
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_folder_skips_bombs_and_empty_files_by_name(tmp_path, caplog, capsys):
+    folder = tmp_path / "trainA"
+    folder.mkdir()
+    bomb = _bomb_png()
+    assert len(bomb) <= 69
+    (folder / "bomb.png").write_bytes(bomb)
+    (folder / "empty.jpg").write_bytes(b"")
+    Image.new("RGB", (12, 12), (10, 200, 30)).save(folder / "good.png")
+    d = data.load_domain("folder", "A", "train", data_dir=str(tmp_path), image_size=8)
+    images = [e["image"] for e in d.dataset.as_numpy_iterator()]
+    assert d.num_examples == 1 and len(images) == 1 and tuple(images[0][0, 0]) == (10, 200, 30)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "bomb.png" in logged and "decompression bomb" in logged.lower()
+    assert "empty.jpg" in logged and "0 bytes" in logged
+    assert "Skipped 2 unusable image file(s) of 3" in capsys.readouterr().out
+    with pytest.raises(folders.CorruptImageError, match=r"2 unusable.*(bomb|empty)"):
+        data.load_domain("folder", "A", "train", data_dir=str(tmp_path), strict_images=True)
+
+
+def test_folder_non_square_image_matches_imaging_load(tmp_path):
+    folder = tmp_path / "trainA"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 255, (37, 90, 3), dtype=np.uint8)).save(folder / "wide.png")
+    d = data.load_domain("folder", "A", "train", data_dir=str(tmp_path), image_size=16)
+    (image,) = [e["image"] for e in d.dataset.as_numpy_iterator()]
+    np.testing.assert_array_equal(image, imaging.load(str(folder / "wide.png"), 16))
 
 
 def test_folder_strict_images_names_the_file(image_root):

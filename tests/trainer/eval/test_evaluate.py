@@ -7,22 +7,25 @@ import numpy as np
 import pytest
 
 from trainer import config as config_lib
-from trainer.eval import classifiers
+from trainer.eval import classifiers, grids
 from trainer.eval import evaluate as evaluate_lib
+from trainer.methods import paths
 
 
 class IdentityModel:
     """A "translation" that returns its input: every figure must equal the identity baseline."""
 
+    CAPABILITIES = frozenset()
+
     def __init__(self, config):
         self.config = config
         self.calls = []
 
-    def path_info(self):
+    def translation_paths(self):
         a, b = self.config.data.domain_a, self.config.data.domain_b
         return {
-            "a2b": {"source_domain": a, "target_domain": b},
-            "b2a": {"source_domain": b, "target_domain": a},
+            "a2b": paths.image_path(None, a, b, "identity"),
+            "b2a": paths.image_path(None, b, a, "identity"),
         }
 
     def translate(self, x, direction):
@@ -32,6 +35,8 @@ class IdentityModel:
 
 class UDAModel(IdentityModel):
     """Classifies target images with the target domain's own classifier (the oracle)."""
+
+    CAPABILITIES = frozenset({"uda"})
 
     def __init__(self, config, judge):
         super().__init__(config)
@@ -112,8 +117,49 @@ def test_metrics_json_schema_and_markdown(identity_result):
     from PIL import Image
 
     grid = np.asarray(Image.open(saved["files"]["samples"]))
-    # Two directions x rows (x_a, x_ab, x_aba), 8 images of 32 px with 2 px gaps.
-    assert grid.shape == (6 * 34 + 2, 8 * 34 + 2, 3)
+    # Two directions x rows (x_a, x_ab, x_aba), 8 images of 32 px with 2 px gaps, after a
+    # margin holding each row's label.
+    margin = grid.shape[1] - (8 * 34 + 2)
+    assert grid.shape[0] == 6 * 34 + 2 and 10 < margin < 80
+    expected = grids.image_grid(
+        [np.zeros((8, 32, 32, 3))] * 6,
+        labels=["x_a", "x_ab", "x_aba", "x_b", "x_ba", "x_bab"],
+    )
+    np.testing.assert_array_equal(grid[:, :margin], expected[:, :margin])
+    for r in range(6):
+        band = grid[2 + r * 34 : 2 + r * 34 + 32, :margin]
+        assert band.min() < 100, f"row {r} has no label"
+
+
+def test_weak_judges_are_named_in_every_report(identity_result):
+    result, _, _ = identity_result
+    weak = [n for n, c in result["classifiers"].items() if c["below_bar"]]
+    for name in ("mnist", "mnist_m"):
+        below = result["classifiers"][name]["test_accuracy"] < classifiers.accuracy_bar(name)
+        assert result["classifiers"][name]["below_bar"] == below
+    assert weak, "the suite's one-epoch judges should be below their bars"
+    text = open(result["files"]["markdown"], encoding="utf-8").read()
+    for name in weak:
+        assert any(name in note and "bar" in note for note in result["notes"])
+        assert any(name in line and "bar" in line for line in result["headline"])
+        assert "(below its bar)" in text
+
+
+def test_reports_go_to_a_remote_model_dir(digit_judges, digits_data_dir, tmp_path, monkeypatch):
+    """A model dir on a TensorFlow file system (ram://) gets metrics and samples; the local
+    working directory gets nothing."""
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    model_dir = "ram://eval_run"
+    config = make_config(model_dir, digits_data_dir, n=8)
+    result = evaluate_lib.evaluate(IdentityModel(config), config, 5)
+    for key in ("json", "markdown", "samples"):
+        assert result["files"][key].startswith(model_dir)
+        assert tf.io.gfile.exists(result["files"][key]), key
+    saved = json.loads(tf.io.gfile.GFile(result["files"]["json"]).read())
+    assert saved["step"] == 5
+    assert os.listdir(tmp_path) == []
 
 
 def test_tensorboard_scalars(digit_judges, digits_data_dir, tmp_path):
@@ -192,3 +238,43 @@ def test_unknown_metric_group_is_an_error(digits_data_dir, tmp_path):
     config = make_config(tmp_path / "run", digits_data_dir)
     with pytest.raises(ValueError, match="Unknown metrics"):
         evaluate_lib.evaluate(IdentityModel(config), config, 1, metrics=["bleu"])
+
+
+# -- sample grids -------------------------------------------------------------------------------
+
+
+def test_sample_grid_rows_are_labelled_from_either_shape():
+    x = np.zeros((2, 8, 8, 3), np.float32)
+    plain = {"a2b": [x, x, x], "pairs": [x, x]}
+    named = {
+        "a2b": [("x_a", x), ("x_ab", x), ("x_aba", x)],
+        "pairs": [("pairs 1", x), ("pairs 2", x)],
+    }
+    assert [n for n, _ in grids.named_rows(plain)] == ["x_a", "x_ab", "x_aba", "pairs 1", "pairs 2"]
+    np.testing.assert_array_equal(grids.labelled_grid(plain), grids.labelled_grid(named))
+    other = {"a2b": [("source", x), ("x_ab", x), ("x_aba", x)], "pairs": [x, x]}
+    assert not np.array_equal(grids.labelled_grid(plain), grids.labelled_grid(other))
+    unlabelled = grids.image_grid([x] * 5)
+    assert grids.labelled_grid(plain).shape[1] > unlabelled.shape[1]
+    with pytest.raises(ValueError, match="2 labels for 5 rows"):
+        grids.image_grid([x] * 5, labels=["a", "b"])
+
+
+def test_write_samples_through_the_file_layer(tmp_path):
+    import tensorflow as tf
+
+    class Model:
+        def sample_images(self, batch):
+            return {"b2a": [batch, -batch]}
+
+    batch = np.linspace(-1, 1, 2 * 8 * 8 * 3, dtype=np.float32).reshape(2, 8, 8, 3)
+    for model_dir in (str(tmp_path / "run"), "ram://samples_run"):
+        path = grids.write_samples(Model(), batch, model_dir, 12)
+        assert path == os.path.join(model_dir, "samples", "step_000012.png")
+        data = tf.io.gfile.GFile(path, "rb").read()
+        import io
+
+        from PIL import Image
+
+        grid = np.asarray(Image.open(io.BytesIO(data)))
+        np.testing.assert_array_equal(grid, grids.labelled_grid(Model().sample_images(batch)))

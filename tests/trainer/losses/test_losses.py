@@ -56,6 +56,30 @@ def test_gradient_penalty_of_a_linear_critic():
     np.testing.assert_allclose(gp, [(1.5 - 1.0) ** 2] * 3, rtol=1e-4)
 
 
+def test_gradient_penalty_by_hand_on_a_quadratic_critic():
+    # D(x) = 0.5 * sum(x^2) has gradient x, so at x_hat = eps * real + (1 - eps) * fake the
+    # penalty is (||x_hat|| - 1)^2: with fake = 0 and real = 3 everywhere on 4 entries,
+    # ||x_hat|| = eps * 3 * 2. eps comes from the same stateless draw the loss makes.
+    def critic(x, training=True):
+        return 0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])
+
+    real = tf.fill((2, 2, 2, 1), 3.0)
+    fake = tf.zeros((2, 2, 2, 1))
+    eps = tf.random.stateless_uniform([2, 1, 1, 1], seed=(3, 4)).numpy().ravel()
+    gp = _np(losses.gradient_penalty(critic, real, fake, seed=(3, 4)))
+    np.testing.assert_allclose(gp, (eps * 6.0 - 1.0) ** 2, rtol=1e-5)
+
+
+def test_gradient_penalty_averages_a_patch_map_and_reads_dict_outputs():
+    # A PatchGAN-like critic with 4 patch logits, each w * x at its own pixel, mean-reduced
+    # per example: the gradient is w / 4 at every pixel, norm = |w| / 4 * sqrt(4) = |w| / 2.
+    def critic(x, training=True):
+        return {"logits": 3.0 * x, "features": x}
+
+    gp = _np(losses.gradient_penalty(critic, tf.ones((2, 2, 2, 1)), tf.zeros((2, 2, 2, 1))))
+    np.testing.assert_allclose(gp, [(1.5 - 1.0) ** 2] * 2, rtol=1e-5)
+
+
 def test_reconstruction_losses():
     x = np.zeros((2, 2, 2, 1), "float32")
     y = np.stack([np.ones((2, 2, 1)), np.full((2, 2, 1), -2.0)]).astype("float32")

@@ -11,33 +11,6 @@ from trainer.methods.base import unique_variables
 from trainer.methods.cogan import CoGAN, invert_generator
 from trainer.networks import coupled_discriminators, coupled_generators
 
-TINY = dict(filters=4, latent_dim=8, disc_layers=2, invert_steps=30)
-
-
-def make_config(image_size=16, batch_size=2, **hparams):
-    from trainer.config import Config, DataConfig, EvalConfig, HParams, TrainConfig
-
-    values = {k: s.default for k, s in CoGAN.hparam_specs().items()}
-    values.update(TINY)
-    values.update(hparams)
-    return Config(
-        method="cogan",
-        data=DataConfig(image_size=image_size, batch_size=batch_size),
-        train=TrainConfig(train_steps=100),
-        eval=EvalConfig(),
-        hparams=HParams(values),
-    )
-
-
-def random_batch(n=2, size=16, seed=0):
-    rng = np.random.default_rng(seed)
-    return {
-        "x_a": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
-        "x_b": tf.constant(rng.uniform(-1, 1, (n, size, size, 3)), tf.float32),
-        "y_a": tf.constant(rng.integers(0, 10, n), tf.int64),
-        "y_b": tf.fill([n], tf.constant(-1, tf.int64)),
-    }
-
 
 def test_generators_share_their_first_layers_only():
     gen_a, gen_b, shared = coupled_generators(32, latent_dim=8, filters=4, specific_layers=1)
@@ -49,7 +22,7 @@ def test_generators_share_their_first_layers_only():
     assert gen_a.output_shape == (None, 32, 32, 3)
 
 
-def test_discriminators_share_their_last_layers_and_heads():
+def test_discriminators_share_their_last_layers_and_heads(random_batch):
     d_a, d_b = coupled_discriminators(
         16, filters=4, n_layers=3, shared_layers=2, num_classes=5, patch=False
     )
@@ -66,8 +39,8 @@ def test_generator_sizes_must_be_4_times_a_power_of_two(size):
         coupled_generators(size, latent_dim=8, filters=4)
 
 
-def test_a_step_through_g1_changes_what_g2_draws():
-    model = build(make_config())
+def test_a_step_through_g1_changes_what_g2_draws(method_config):
+    model = build(method_config("cogan", invert_steps=30))
     z = tf.random.uniform((2, 8), -1, 1, seed=1)
     b_before = np.asarray(model.gen_b(z, training=False))
     head_b = model.gen_b.get_layer("head_conv").kernel.numpy().copy()
@@ -79,9 +52,11 @@ def test_a_step_through_g1_changes_what_g2_draws():
     assert not np.allclose(np.asarray(model.gen_b(z, training=False)), b_before)
 
 
-def test_train_step_updates_both_players_and_optimizers_see_shared_weights_once():
+def test_train_step_updates_both_players_and_optimizers_see_shared_weights_once(
+    method_config, random_batch
+):
     tf.random.set_seed(0)
-    model = build(make_config())
+    model = build(method_config("cogan", invert_steps=30))
     opts = model.make_optimizers(total_steps=10)
     gen = model.players()["gen"]
     assert len(unique_variables(gen)) < sum(len(g.trainable_variables) for g in gen)
@@ -112,7 +87,7 @@ def test_lbfgs_inversion_recovers_a_known_code():
     np.testing.assert_allclose(z, z_true, atol=1e-2)
 
 
-def test_inversion_respects_the_prior_box_and_more_restarts_never_fit_worse():
+def test_inversion_respects_the_prior_box_and_more_restarts_never_fit_worse(random_batch):
     keras.utils.set_random_seed(0)
     gen, _, _ = coupled_generators(16, latent_dim=8, filters=8)
     x = random_batch(n=3)["x_a"]  # not in g's range: the fit is imperfect
@@ -125,8 +100,8 @@ def test_inversion_respects_the_prior_box_and_more_restarts_never_fit_worse():
         invert_generator(gen, x, 8, loss="huber")
 
 
-def test_translate_inverts_g1_then_decodes_with_g2():
-    model = build(make_config())
+def test_translate_inverts_g1_then_decodes_with_g2(method_config):
+    model = build(method_config("cogan", invert_steps=30))
     x = model.gen_a(tf.random.uniform((2, 8), -0.5, 0.5, seed=3), training=False)
     y = np.asarray(model.translate(x, "a2b"))
     z = model.invert(x, "a")
@@ -137,14 +112,26 @@ def test_translate_inverts_g1_then_decodes_with_g2():
         model.translate(x, "sideways")
 
 
-def test_paths_sample_pairs_from_one_code():
-    model = build(make_config())
-    paths = model.translation_paths()
-    assert set(paths) == {"sample", "z2a", "z2b"}
-    info = model.path_info()
+def test_paths_sample_pairs_from_one_code(method_config):
+    model = build(method_config("cogan", invert_steps=30))
+    declared = model.translation_paths()
     # Evaluation finds the inversion directions by their domains; export skips them.
-    assert set(info) == set(paths) | {"a2b", "b2a"}
-    assert info["a2b"]["exported"] is False and info["a2b"]["source_domain"] == "mnist"
+    assert set(declared) == {"sample", "z2a", "z2b", "a2b", "b2a"}
+    inversion = declared["a2b"]
+    assert not inversion.exported and inversion.model is None
+    assert inversion.info()["source_domain"] == "mnist"
+    paths = {n: p.model for n, p in declared.items() if p.exported}
+    assert set(paths) == {"sample", "z2a", "z2b"}
+    # The noise input declares the prior CoGAN trains with: U(-1, 1).
+    for name in paths:
+        (z_spec,) = declared[name].inputs
+        assert z_spec.kind == "noise" and z_spec.name == "z"
+        assert z_spec.to_metadata([None, 8])["prior"] == {
+            "distribution": "uniform",
+            "low": -1.0,
+            "high": 1.0,
+        }
+    assert declared["sample"].output_names() == ["image_a", "image_b"]
     z = tf.random.uniform((3, 8), -1, 1, seed=4)
     sample = paths["sample"]
     assert [t.name for t in sample.inputs] == ["z"] and len(sample.outputs) == 2
@@ -155,7 +142,7 @@ def test_paths_sample_pairs_from_one_code():
     assert [t.name for t in paths["z2b"].inputs] == ["z"]
 
 
-def test_uda_head_learns_source_labels_above_chance():
+def test_uda_head_learns_source_labels_above_chance(method_config):
     """A tiny run on a fixed labelled batch: the head on the shared D layers learns labels."""
     tf.random.set_seed(0)
     rng = np.random.default_rng(0)
@@ -166,7 +153,9 @@ def test_uda_head_learns_source_labels_above_chance():
         r, col = divmod(int(c), 2)
         x[i, r * 8 : r * 8 + 8, col * 8 : col * 8 + 8] = 1.0
     x += rng.normal(0, 0.1, x.shape).astype("float32")
-    model = build(make_config(batch_size=n, uda=True, num_classes=4, lr=2e-3))
+    model = build(
+        method_config("cogan", invert_steps=30, batch_size=n, uda=True, num_classes=4, lr=2e-3)
+    )
     model.make_optimizers(total_steps=1000)
     batch = {
         "x_a": tf.constant(x),
@@ -184,10 +173,11 @@ def test_uda_head_learns_source_labels_above_chance():
     assert model.classify(x, domain="b").shape == (n, 4)
 
 
-def test_classify_needs_uda_and_bad_settings_are_named():
+def test_classify_needs_uda_and_bad_settings_are_named(method_config, random_batch):
     with pytest.raises(ValueError, match="--uda"):
-        build(make_config()).classify(random_batch()["x_b"])
-    with pytest.raises(ValueError, match="gan_loss"):
-        CoGAN.validate_config(make_config(gan_loss="wgan"))
+        build(method_config("cogan", invert_steps=30)).classify(random_batch()["x_b"])
+    with pytest.raises(ValueError, match="gan_loss=wgan needs"):
+        CoGAN.validate_config(method_config("cogan", invert_steps=30, gan_loss="wgan"))
+    CoGAN.validate_config(method_config("cogan", gan_loss="wgan", clip_weights=0.01))
     with pytest.raises(ValueError, match="invert_loss"):
-        CoGAN.validate_config(make_config(invert_loss="huber"))
+        CoGAN.validate_config(method_config("cogan", invert_steps=30, invert_loss="huber"))

@@ -1,0 +1,202 @@
+"""StarGAN: G(x, c) and its two-headed D, the masked classification loss, the n_critic step,
+the mask vector, and the two-input path exported with its declarations."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.trainer.methods.conditional_testing import (
+    assert_every_player_moves,
+    assert_fp32_parity,
+    export_declared,
+    make_config,
+)
+from trainer.methods.stargan import StarGAN, group_cross_entropy, random_targets
+from trainer.networks.stargan_nets import (
+    GroupMask,
+    TileCondition,
+    disc_layers_for,
+    patch_receptive_field,
+    stargan_discriminator,
+)
+
+TINY = dict(filters=4, gen_blocks=1, n_down=2, disc_layers=6, n_critic=2)
+DOMAINS = ("mnist", "mnist_m", "digits")
+GROUPS = "dataset=mnist,mnist_m,digits;style=mnist_inverted,mnist_colored"
+
+
+def config(domains=DOMAINS, **hparams):
+    values = {**TINY, **hparams}
+    return make_config(StarGAN, "stargan", data={"domains": tuple(domains)}, **values)
+
+
+def batch(model, seed=0):
+    """n_critic batches of 2, concatenated, as the multi_domain pipeline hands them over."""
+    rng = np.random.default_rng(seed)
+    n = 2 * model.hp.n_critic
+    return {
+        "x": tf.constant(rng.uniform(-1, 1, (n, 16, 16, 3)), tf.float32),
+        "domain": tf.constant(rng.integers(0, len(model.labels), n), tf.int64),
+        "y": tf.constant(rng.integers(0, 10, n), tf.int64),
+    }
+
+
+def test_paper_choices_are_the_defaults():
+    hp = StarGAN.hparam_specs()
+    assert hp["gan_loss"].default == "wgan" and hp["gradient_penalty"].default == 10
+    assert (hp["lambda_cls"].default, hp["lambda_rec"].default, hp["n_critic"].default) == (
+        1,
+        10,
+        5,
+    )
+    assert (hp["lr"].default, hp["beta_1"].default, hp["beta_2"].default) == (1e-4, 0.5, 0.999)
+    assert hp["decay_start_step"].default == -1  # linear decay over the second half
+    assert StarGAN.DATA == "multi_domain"
+    assert {k for k, s in hp.items() if s.shape} >= {"filters", "domain_groups", "disc_layers"}
+
+
+def test_group_cross_entropy_on_known_inputs():
+    logits = tf.constant([[2.0, 0.0, 5.0, 5.0, 1.0]])
+    groups = tf.constant([0, 0, 1, 1, 1])
+    # Label 0 is in group 0: softmax over [2, 0] only; group 1's large logits do not count.
+    np.testing.assert_allclose(
+        group_cross_entropy([0], logits, groups), [np.log1p(np.exp(-2.0))], rtol=1e-6
+    )
+    # Label 4 is in group 1: softmax over [5, 5, 1].
+    expected = -(1.0 - np.log(2 * np.exp(5.0) + np.exp(1.0)))
+    np.testing.assert_allclose(group_cross_entropy([4], logits, groups), [expected], rtol=1e-6)
+    # One group: the plain softmax cross-entropy.
+    plain = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[3], logits=logits)
+    np.testing.assert_allclose(
+        group_cross_entropy([3], logits, tf.zeros([5], tf.int32)), plain, rtol=1e-6
+    )
+    # No gradient reaches the other group's logits.
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = group_cross_entropy([0], logits, groups)
+    grad = tape.gradient(loss, logits).numpy()
+    assert np.all(grad[0, 2:] == 0) and np.all(grad[0, :2] != 0)
+
+
+def test_random_targets_stay_in_the_example_group():
+    groups, offsets, sizes = tf.constant([0, 0, 0, 1, 1]), (0, 3), (3, 2)
+    labels = tf.constant([0, 1, 2, 3, 4] * 200)
+    t = random_targets(labels, groups, offsets, sizes, seed=(1, 2)).numpy()
+    src = labels.numpy()
+    assert np.all((t < 3) == (src < 3))
+    assert set(t[src < 3]) == {0, 1, 2} and set(t[src >= 3]) == {3, 4}
+
+
+def test_condition_layers_compute_and_round_trip():
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 4, 4, 3)).astype("float32")
+    c = np.eye(5, dtype="float32")[[1, 3]]
+    tiled = np.asarray(TileCondition()([x, c]))
+    assert tiled.shape == (2, 4, 4, 8)
+    np.testing.assert_array_equal(tiled[..., :3], x)
+    np.testing.assert_array_equal(tiled[1, 2, 3, 3:], c[1])
+    mask = np.asarray(GroupMask((3, 2))(c))
+    np.testing.assert_array_equal(mask[:, 5:], [[1, 0], [0, 1]])
+    for layer in (TileCondition(name="t"), GroupMask((3, 2), name="m")):
+        again = keras.layers.deserialize(keras.layers.serialize(layer))
+        assert type(again) is type(layer) and again.get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="expects 5 labels"):
+        GroupMask((3, 2))(np.zeros((1, 4), "float32"))
+
+
+def test_discriminator_layers_are_capped_by_the_image_size():
+    assert disc_layers_for(128, 6) == 6 and disc_layers_for(32, 6) == 4
+    assert disc_layers_for(16, 6) == 3
+    assert patch_receptive_field(1) == 8 and patch_receptive_field(4) == 78
+    disc = stargan_discriminator(16, 3, filters=4, n_layers=6)
+    src, cls = disc(np.zeros((2, 16, 16, 3), "float32"))
+    assert src.shape == (2, 2, 2, 1) and cls.shape == (2, 3)
+
+
+def test_a_step_is_n_critic_critic_updates_and_one_generator_update():
+    tf.random.set_seed(0)
+    model = StarGAN(config())
+    model.make_optimizers(total_steps=10)
+    out = assert_every_player_moves(model, batch(model))
+    assert int(model.optimizers["disc"].iterations) == 2
+    assert int(model.optimizers["gen"].iterations) == 1
+    hp = model.hp
+    expected = out["g_adv"] + hp.lambda_cls * out["g_cls"] + hp.lambda_rec * out["rec"]
+    np.testing.assert_allclose(float(out["gen_loss"]), float(expected), rtol=1e-5)
+    expected = out["disc_d"] + hp.lambda_cls * out["d_cls"] + hp.gradient_penalty * out["gp_d"]
+    np.testing.assert_allclose(float(out["disc_loss"]), float(expected), rtol=1e-5)
+
+
+def test_the_target_domain_changes_the_translation():
+    model = StarGAN(config())
+    x = batch(model)["x"][:2]
+    outs = [np.asarray(model.translate(x, name)) for name in DOMAINS]
+    assert outs[0].shape == (2, 16, 16, 3) and np.abs(outs[0]).max() <= 1
+    assert not np.allclose(outs[0], outs[1])
+    with pytest.raises(ValueError, match="mnist, mnist_m, digits"):
+        model.translate(x, "svhn")
+
+
+def test_mask_vector_variant_declares_groups_and_appends_the_mask():
+    model = StarGAN(config(domains=(), domain_groups=GROUPS))
+    assert model.labels == ("mnist", "mnist_m", "digits", "mnist_inverted", "mnist_colored")
+    assert model.gen.get_layer("mask_vector").group_sizes == (3, 2)
+    (onehot,) = [s for s in model.translation_paths()["translate"].inputs if s.kind == "onehot"]
+    meta = onehot.to_metadata([None, 5])
+    assert meta["labels"] == list(model.labels)
+    assert meta["groups"] == [
+        {"name": "dataset", "labels": ["mnist", "mnist_m", "digits"]},
+        {"name": "style", "labels": ["mnist_inverted", "mnist_colored"]},
+    ]
+    model.make_optimizers(total_steps=10)
+    out = assert_every_player_moves(model, batch(model))
+    assert set(out) >= {"g_cls", "d_cls", "rec", "gp_d"}
+
+
+def test_wgan_without_a_penalty_and_bad_groups_are_refused():
+    with pytest.raises(ValueError, match="--gradient_penalty"):
+        StarGAN.validate_config(config(gradient_penalty=0.0))
+    with pytest.raises(ValueError, match="--domains"):
+        StarGAN.validate_config(config(domains=("mnist", "mnist")))
+    # Without --domains, the --domain_a/--domain_b pair.
+    assert StarGAN(config(domains=())).labels == ("mnist", "mnist_m")
+    with pytest.raises(ValueError, match="cannot read"):
+        StarGAN.validate_config(config(domains=(), domain_groups="dataset"))
+    with pytest.raises(ValueError, match="listed twice"):
+        StarGAN.validate_config(config(domains=(), domain_groups="a=mnist,digits;b=mnist"))
+    StarGAN.validate_config(config(gan_loss="lsgan", gradient_penalty=0.0))
+
+
+def test_translate_path_exports_with_its_two_named_inputs(tmp_path):
+    model = StarGAN(config(domains=(), domain_groups=GROUPS))
+    paths = model.translation_paths()
+    assert list(paths) == ["translate"]
+    path = paths["translate"]
+    assert [t.name for t in path.model.inputs] == path.input_names() == ["image", "target_domain"]
+    result = export_declared(paths, str(tmp_path))
+    assert_fp32_parity(result)
+    onnx = next(a for a in result["artifacts"] if a["file"] == "translate.onnx")
+    kinds = {s["name"]: s["kind"] for s in onnx["inputs"]}
+    assert kinds == {"image": "image", "target_domain": "onehot"}
+    assert {a["file"] for a in result["artifacts"]} >= {
+        "translate.tflite",
+        "translate_fp16.tflite",
+        "translate_int8.tflite",
+        "translate.onnx",
+    }
+
+
+def test_resume_with_other_domains_is_refused_naming_them(tmp_path):
+    import dataclasses
+    import json
+
+    from trainer.train_lib import check_model_dir
+
+    def at(cfg):
+        return cfg.replace(train=dataclasses.replace(cfg.train, model_dir=str(tmp_path)))
+
+    old = at(config())
+    (tmp_path / "config.json").write_text(json.dumps(old.to_dict()))
+    check_model_dir(old)  # the same domains resume
+    with pytest.raises(ValueError, match="domains mnist,mnist_m,digits"):
+        check_model_dir(at(config(domains=("mnist", "digits"))))

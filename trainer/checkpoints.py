@@ -1,0 +1,242 @@
+"""Checkpoints of a model_dir: finding a readable one, restoring, cleaning up after kills.
+
+Both the training loop (resume) and the later stages (evaluate, export) read checkpoints
+through here. A damaged or missing latest checkpoint is never silently ignored: the newest
+readable one is used and the person is told which one and why; when none is readable the run
+stops with a clear error and nothing is deleted.
+"""
+
+import dataclasses
+import os
+import re
+
+from trainer import config as config_lib
+from trainer import console, io_utils
+
+CHECKPOINT_SUBDIR = "checkpoints"
+_CKPT_RE = re.compile(r"ckpt-(\d+)$")
+
+
+class IncompatibleModelDirError(ValueError):
+    pass
+
+
+class NoReadableCheckpointError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class Trained:
+    model: object
+    config: config_lib.Config
+    step: int
+    checkpoint: str
+
+
+def checkpoint_dir(model_dir):
+    return io_utils.join(model_dir, CHECKPOINT_SUBDIR)
+
+
+def _step_of(prefix):
+    match = _CKPT_RE.search(os.path.basename(prefix))
+    return int(match.group(1)) if match else None
+
+
+def _listed(ckpt_dir):
+    """Checkpoint prefixes the ``checkpoint`` state file names, latest last."""
+    import tensorflow as tf
+
+    try:
+        state = tf.train.get_checkpoint_state(ckpt_dir)
+    except Exception:  # noqa: BLE001 - a damaged state file lists nothing
+        return []
+    if state is None:
+        return []
+    paths = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    return [
+        p if os.path.isabs(p) or io_utils.is_remote(p) else io_utils.join(ckpt_dir, p)
+        for p in paths
+    ]
+
+
+def candidates(ckpt_dir):
+    """Every checkpoint prefix in ``ckpt_dir`` (on disk or named by the state file), newest
+    step first."""
+    found = {}
+    if io_utils.isdir(ckpt_dir):
+        for index in io_utils.glob(io_utils.join(ckpt_dir, "ckpt-*.index")):
+            prefix = index[: -len(".index")]
+            step = _step_of(prefix)
+            if step is not None:
+                found[step] = prefix
+    for prefix in _listed(ckpt_dir):
+        step = _step_of(prefix)
+        if step is not None:
+            found.setdefault(step, io_utils.join(ckpt_dir, os.path.basename(prefix)))
+    return [found[s] for s in sorted(found, reverse=True)]
+
+
+def unreadable_reason(prefix):
+    """None if every tensor of the checkpoint ``prefix`` reads back, else why not."""
+    import tensorflow as tf
+
+    if not io_utils.exists(prefix + ".index"):
+        return "its files are missing"
+    try:
+        reader = tf.compat.v1.train.NewCheckpointReader(prefix)  # also for ram://, gs://
+        dtypes = reader.get_variable_to_dtype_map()
+        names = sorted(dtypes)
+        # One RestoreV2 reads every tensor (iterator states included) without converting it.
+        tf.raw_ops.RestoreV2(
+            prefix=prefix,
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            dtypes=[dtypes[n] for n in names],
+        )
+    except Exception as e:  # noqa: BLE001 - truncated files raise OutOfRange, DataLoss...
+        text = re.sub(r"\{\{[^}]*\}\}\s*", "", getattr(e, "message", None) or str(e)).strip()
+        text = re.sub(r"\s*\[Op:\w+\]$", "", text.splitlines()[0] if text else type(e).__name__)
+        return f"unreadable: {text[:160]}"
+    return None
+
+
+def find_readable(model_dir, step=None, announce=True):
+    """The newest readable checkpoint prefix of ``model_dir`` (or the one of ``step``), or None
+    when the model dir has no checkpoint at all.
+
+    Skipped damaged checkpoints are announced; when checkpoints exist but none is readable,
+    raises NoReadableCheckpointError (nothing is deleted).
+    """
+    ckpt_dir = checkpoint_dir(model_dir)
+    found = candidates(ckpt_dir)
+    if step is not None:
+        found = [p for p in found if _step_of(p) == step]
+        if not found:
+            steps = [str(_step_of(p)) for p in reversed(candidates(ckpt_dir))]
+            raise FileNotFoundError(
+                f"No checkpoint of step {step} in {ckpt_dir}; it has steps "
+                f"{', '.join(steps) or 'none'}: pass one of them, or no --step for the latest."
+            )
+    skipped = []
+    for prefix in found:
+        reason = unreadable_reason(prefix)
+        if reason is None:
+            if skipped and announce:
+                console.warn(
+                    "Skipping damaged checkpoint(s) "
+                    + "; ".join(f"{os.path.basename(p)} ({r})" for p, r in skipped)
+                    + f": using {os.path.basename(prefix)} (step {_step_of(prefix)}), the newest "
+                    "readable one. The damaged files are left in place."
+                )
+            return prefix
+        skipped.append((prefix, reason))
+    if skipped:
+        raise NoReadableCheckpointError(
+            f"No readable checkpoint in {ckpt_dir}: "
+            + "; ".join(f"{os.path.basename(p)} {r}" for p, r in skipped)
+            + ". Nothing was deleted: restore the files from a backup, or pass a new --model_dir "
+            "to train from scratch."
+        )
+    return None
+
+
+def adopt(model_dir, prefix):
+    """Makes ``prefix`` the latest checkpoint in the state file, listing only those up to it
+    whose files exist, so a CheckpointManager continues from it (and never counts a missing
+    or newer damaged checkpoint toward its keep-N rotation)."""
+    import tensorflow as tf
+
+    ckpt_dir = checkpoint_dir(model_dir)
+    step = _step_of(prefix)
+    keep = [
+        p
+        for p in reversed(candidates(ckpt_dir))
+        if _step_of(p) <= step and io_utils.exists(p + ".index")
+    ]
+    tf.compat.v1.train.update_checkpoint_state(
+        ckpt_dir,
+        os.path.basename(prefix),
+        all_model_checkpoint_paths=[os.path.basename(p) for p in keep],
+    )
+
+
+def saved_step(prefix):
+    import tensorflow as tf
+
+    if not prefix:
+        return 0
+    return int(
+        tf.compat.v1.train.NewCheckpointReader(prefix).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")
+    )
+
+
+def restore(checkpoint, path, model_dir, partial=False):
+    """Restores ``checkpoint`` from ``path``; a mismatch names the model dir and the fix."""
+    import tensorflow as tf
+
+    try:
+        status = checkpoint.restore(path)
+        if partial:
+            status.expect_partial()
+        else:
+            status.assert_existing_objects_matched()
+        return status
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+        raise IncompatibleModelDirError(
+            f"The checkpoint {path} in --model_dir={model_dir} does not fit this model "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:300]}). It was written with other "
+            "settings: resume with the settings in its config.json, or pass a new --model_dir."
+        ) from e
+
+
+def clean_temporaries(model_dir):
+    """Removes what a killed save left behind: ``checkpoints/ckpt-N_temp*`` and
+    ``samples/*.tmp*``. Returns the removed paths."""
+    removed = []
+    for pattern in (
+        io_utils.join(checkpoint_dir(model_dir), "*_temp*"),
+        io_utils.join(model_dir, "samples", "*.tmp*"),
+        io_utils.join(model_dir, "samples", ".*.png.*"),
+    ):
+        for path in io_utils.glob(pattern):
+            io_utils.remove(path)
+            removed.append(path)
+    return removed
+
+
+def check_model_dir_path(model_dir):
+    """A --model_dir that is a regular file gets a clear error."""
+    if not io_utils.is_remote(model_dir) and os.path.exists(model_dir):
+        if not os.path.isdir(model_dir):
+            raise NotADirectoryError(
+                f"--model_dir={model_dir} is a regular file, not a directory: pass a directory "
+                "(a new one to train from scratch)."
+            )
+
+
+def load_trained(model_dir, step=None):
+    """Rebuilds the method saved in ``model_dir`` and restores its latest readable (or
+    ``step``'s) weights."""
+    import keras
+    import tensorflow as tf
+
+    from trainer import methods
+
+    check_model_dir_path(model_dir)
+    if not io_utils.isdir(model_dir):
+        raise FileNotFoundError(f"--model_dir={model_dir} does not exist.")
+    config = config_lib.Config.load(model_dir)
+    path = find_readable(model_dir, step)
+    if not path:
+        raise FileNotFoundError(
+            f"No checkpoint in {checkpoint_dir(model_dir)}: train first with "
+            f"`python -m trainer.main --model_dir={model_dir} ...`."
+        )
+    keras.mixed_precision.set_global_policy("float32")
+    model = methods.build(config)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = tf.train.Checkpoint(step=step_var, model=model)
+    restore(checkpoint, path, model_dir, partial=True)
+    return Trained(model=model, config=config, step=int(step_var.numpy()), checkpoint=path)

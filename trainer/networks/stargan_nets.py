@@ -1,0 +1,154 @@
+"""StarGAN networks (Choi et al. 2018): one generator G(x, c) and a two-headed discriminator.
+
+The condition c (a one-hot target domain, [B, D]) is tiled over the image and concatenated to
+its channels, so every convolution of G sees the target. With several label groups (the mask
+vector of training on several datasets) G appends the mask itself: one entry per group, 1 for
+the group whose labels c sets. A caller therefore feeds only [c_1 | c_2 | ...] with one label
+set, and the mask cannot disagree with the labels.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from trainer.layers import InstanceNormalization, ResidualBlock
+from trainer.networks.generators import check_image_size
+
+
+@keras.saving.register_keras_serializable(package="img2img")
+class TileCondition(keras.layers.Layer):
+    """[x [B, H, W, C], c [B, D]] -> [B, H, W, C + D]: c repeated at every pixel, after x."""
+
+    def call(self, inputs):
+        x, c = inputs
+        c = ops.cast(c, x.dtype)
+        # ones [B, H, W, 1] * c [B, 1, 1, D]: a broadcast every converter keeps dynamic in B.
+        tiled = ops.ones_like(x[..., :1]) * c[:, None, None, :]
+        return ops.concatenate([x, tiled], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        x, c = input_shapes
+        return (*x[:-1], x[-1] + c[-1])
+
+
+@keras.saving.register_keras_serializable(package="img2img")
+class GroupMask(keras.layers.Layer):
+    """c = [c_1 | ... | c_k] [B, sum(sizes)] -> [c_1 | ... | c_k | m] with m_g = max(c_g).
+
+    StarGAN's mask vector m is the one-hot of the dataset whose labels c carries; with exactly
+    one label set, max over each group's slice is that one-hot.
+    """
+
+    def __init__(self, group_sizes, **kwargs):
+        super().__init__(**kwargs)
+        self.group_sizes = tuple(int(s) for s in group_sizes)
+        if not self.group_sizes or min(self.group_sizes) < 1:
+            raise ValueError(f"GroupMask needs positive group sizes, got {self.group_sizes}.")
+
+    def build(self, input_shape):
+        if input_shape[-1] != sum(self.group_sizes):
+            raise ValueError(
+                f"GroupMask{self.group_sizes} expects {sum(self.group_sizes)} labels, got "
+                f"{input_shape[-1]}."
+            )
+        super().build(input_shape)
+
+    def call(self, c):
+        parts, start = [c], 0
+        for size in self.group_sizes:
+            parts.append(ops.max(c[:, start : start + size], axis=-1, keepdims=True))
+            start += size
+        return ops.concatenate(parts, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + len(self.group_sizes))
+
+    def get_config(self):
+        return {**super().get_config(), "group_sizes": list(self.group_sizes)}
+
+
+def _in_relu(x, name):
+    x = InstanceNormalization(center=True, scale=True, name=f"{name}_norm")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def stargan_generator(
+    image_size,
+    group_sizes,
+    channels=3,
+    filters=64,
+    n_down=2,
+    n_blocks=6,
+    name="gen",
+):
+    """G: (image [S,S,C] named ``image``, one-hot [D] named ``target_domain``) -> ``translated``.
+
+    The paper's layout: c7s1-64, two 4x4 stride-2 convolutions doubling the width, ``n_blocks``
+    residual blocks, two 4x4 stride-2 transposed convolutions, c7s1-C and tanh; instance norm
+    with affine parameters and ReLU. ``group_sizes``: labels per group (one group: D domains,
+    no mask vector; several: the mask vector is appended, see GroupMask).
+    """
+    check_image_size(image_size, n_down, f"StarGAN generator {name}")
+    group_sizes = tuple(int(s) for s in group_sizes)
+    image = keras.Input((image_size, image_size, channels), name="image")
+    target = keras.Input((sum(group_sizes),), name="target_domain")
+    c = GroupMask(group_sizes, name="mask_vector")(target) if len(group_sizes) > 1 else target
+    x = TileCondition(name="tile_condition")([image, c])
+    x = keras.layers.Conv2D(filters, 7, padding="same", use_bias=False, name="stem_conv")(x)
+    x = _in_relu(x, "stem")
+    width = filters
+    for i in range(n_down):
+        width *= 2
+        x = keras.layers.Conv2D(
+            width, 4, strides=2, padding="same", use_bias=False, name=f"down{i}_conv"
+        )(x)
+        x = _in_relu(x, f"down{i}")
+    for i in range(n_blocks):
+        x = ResidualBlock(width, norm="instance", name=f"res{i}")(x)
+    for i in range(n_down):
+        width //= 2
+        x = keras.layers.Conv2DTranspose(
+            width, 4, strides=2, padding="same", use_bias=False, name=f"up{i}_deconv"
+        )(x)
+        x = _in_relu(x, f"up{i}")
+    x = keras.layers.Conv2D(channels, 7, padding="same", use_bias=False, name="head_conv")(x)
+    out = keras.layers.Activation("tanh", dtype="float32", name="translated")(x)
+    return keras.Model([image, target], out, name=name)
+
+
+def disc_layers_for(image_size, requested):
+    """Stride-2 layers of the discriminator: ``requested``, capped so the last map is >= 2x2."""
+    cap = max(int(math.log2(image_size)) - 1, 1)
+    return max(1, min(int(requested), cap))
+
+
+def patch_receptive_field(n_layers):
+    """Receptive field (px) of one adversarial logit: n 4x4/2 convolutions, then a 3x3/1 one."""
+    return 1 + 3 * (2**n_layers - 1) + 2 * 2**n_layers
+
+
+def stargan_discriminator(image_size, num_labels, channels=3, filters=64, n_layers=6, name="disc"):
+    """D: image -> [adversarial patch logits [S/2^n, S/2^n, 1], class logits [num_labels]].
+
+    The paper's layout: n 4x4 stride-2 convolutions (width doubling from ``filters``, at most
+    32x) with LeakyReLU(0.01) and no normalization (the gradient penalty needs per-example
+    gradients); D_src a 3x3 convolution to one logit per patch; D_cls a convolution as wide as
+    the last map to the domain logits. ``n_layers`` is capped by ``disc_layers_for`` so the
+    patch map stays at least 2x2 (6 layers at 128 px as in the paper, 4 at 32 px, whose
+    logits then see 78 px, the whole image).
+    """
+    n = disc_layers_for(image_size, n_layers)
+    image = keras.Input((image_size, image_size, channels), name="image")
+    x = image
+    for i in range(n):
+        width = filters * min(2**i, 32)
+        x = keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}")(x)
+        x = keras.layers.LeakyReLU(0.01, name=f"conv{i}_lrelu")(x)
+    src = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, name="src_conv")(x)
+    src = keras.layers.Activation("linear", dtype="float32", name="logits")(src)
+    k = math.ceil(image_size / 2**n)  # "same" padding rounds each halving up
+    cls = keras.layers.Conv2D(num_labels, k, padding="valid", use_bias=False, name="cls_conv")(x)
+    cls = keras.layers.Reshape((num_labels,), name="cls_flatten")(cls)
+    cls = keras.layers.Activation("linear", dtype="float32", name="class_logits")(cls)
+    return keras.Model(image, [src, cls], name=name)
