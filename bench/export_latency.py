@@ -4,11 +4,15 @@
     python bench/export_latency.py --model_dir=runs/cyclegan --path=a2b   # a trained one, at its size
     python bench/export_latency.py --sizes=128 --runs=20 --threads=2
 
-For each artifact (TFLite fp32 / fp16 / int8 / int8_full under LiteRT, ONNX under ONNX
-Runtime) and for the Keras model itself (eager call and ``tf.function``), the median of
-``--runs`` single-image calls after ``--warmup`` untimed ones, in milliseconds, with the ratio
-to Keras eager and to ``tf.function`` (< 1 = faster than Keras). Exported runtimes run with
-``--threads`` CPU threads; Keras uses TensorFlow's default thread pools.
+For each artifact (TFLite fp32 / fp16 / int8 / int8_full under LiteRT, ONNX fp32 and static
+int8 under ONNX Runtime) and for the Keras model itself (eager call and ``tf.function``), the
+median of ``--runs`` single-image calls after ``--warmup`` untimed ones, in milliseconds, with
+the ratio to ONNX Runtime fp32, to LiteRT fp32 and to ``tf.function`` (< 1 = faster). Exported
+runtimes run with ``--threads`` CPU threads; Keras uses TensorFlow's default thread pools.
+The XNNPACK column says how LiteRT runs each .tflite: the delegate's partition count and the
+ops left to builtin kernels ("1" alone = the whole graph in one XNNPACK partition). Parity is
+on the path's test images with ``--model_dir`` (PSNR / max error vs Keras), else on random
+inputs.
 """
 
 import os
@@ -24,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from export import api  # noqa: E402
+from export import api, tflite  # noqa: E402
 from export import metadata as metadata_lib  # noqa: E402
 from export.runtime import Translator  # noqa: E402
 
@@ -52,7 +56,7 @@ def median_ms(fn):
 
 
 def models():
-    """[(label, name, keras model, info, run fields)] to benchmark."""
+    """[(label, name, keras model, run fields, (test, calibration) uint8 images or None)]."""
     if FLAGS.model_dir:
         from trainer.checkpoints import load_trained
 
@@ -65,7 +69,16 @@ def models():
             trained.config.method, trained.step, trained.checkpoint, d.image_size, []
         )
         label = f"{trained.config.method} {FLAGS.path} @ {d.image_size}px (step {trained.step})"
-        return [(label, FLAGS.path, paths[FLAGS.path], run)]
+        try:
+            info = trained.model.path_info() or {}
+        except NotImplementedError:
+            info = {}
+        source = (info.get(FLAGS.path) or {}).get("source_domain")
+        images = (
+            api.load_images(trained.config, source, "test", api.TEST_EXAMPLES),
+            api.load_images(trained.config, source, "train", api.CALIBRATION_EXAMPLES),
+        )
+        return [(label, FLAGS.path, paths[FLAGS.path], run, images)]
     from trainer.networks import resnet_generator
 
     out = []
@@ -77,18 +90,34 @@ def models():
             f"untrained CycleGAN generator @ {size}px ({blocks} blocks, "
             f"{model.count_params():,} params)"
         )
-        out.append((label, "a2b", model, run))
+        out.append((label, "a2b", model, run, None))
     return out
 
 
-def bench(label, name, model, run, export_dir):
+def _parity(artifact):
+    parity = artifact.get("parity") or {}
+    figures = parity.get("test_images") or parity.get("random")
+    if not figures:
+        return artifact.get("status", "")
+    where = "test" if "test_images" in parity else "random"
+    return f"PSNR {figures['psnr']:.1f} dB, max|err| {figures['max_abs']:.1e} ({where})"
+
+
+def _xnnpack(path):
+    partitions, builtin = tflite.delegate_partitions(path, threads=FLAGS.threads)
+    left = ", ".join(f"{op} x{n}" for op, n in sorted(builtin.items(), key=lambda kv: -kv[1]))
+    return f"{partitions}" + (f" + builtin {left}" if left else "")
+
+
+def bench(label, name, model, run, images, export_dir):
     size = model.inputs[0].shape[1]
     print(f"\n== {label}: exporting ...", flush=True)
     result = api.export_paths(
         {name: model},
         export_dir,
-        formats=("tflite", "onnx", "keras"),
+        formats=("tflite", "onnx", "onnx_int8", "keras"),
         run=run,
+        images={name: images} if images else None,
         allow_parity_failure=True,
         print_table=False,
     )
@@ -99,40 +128,52 @@ def bench(label, name, model, run, export_dir):
     compiled = tf.function(lambda t: model(t, training=False))
     graph = median_ms(lambda: compiled(xt).numpy())
     keras_file = next(a for a in result["artifacts"] if a["format"] == "keras")
-    rows.append(("keras (eager)", "keras", keras_file["size_bytes"], eager, ""))
-    rows.append(("keras (tf.function)", "tf", keras_file["size_bytes"], graph, ""))
+    rows.append(("keras (eager)", "keras", keras_file["size_bytes"], eager, "-", ""))
+    rows.append(("keras (tf.function)", "tf", keras_file["size_bytes"], graph, "-", ""))
+    reference = {}  # (format) -> fp32 median ms
     for artifact in result["artifacts"]:
         if artifact["format"] not in ("tflite", "onnx"):
             continue
-        if artifact["status"] == metadata_lib.NOT_SUPPORTED:
-            rows.append((artifact["file"], artifact["runtime"], None, None, "not supported"))
+        path = os.path.join(export_dir, artifact["file"])
+        if artifact["status"] == metadata_lib.NOT_SUPPORTED or not os.path.exists(path):
+            reason = artifact.get("reason") or artifact.get("error") or artifact["status"]
+            rows.append((artifact["file"], artifact["runtime"], None, None, "-", reason))
             continue
-        t = Translator(os.path.join(export_dir, artifact["file"]), threads=FLAGS.threads)
+        t = Translator(path, threads=FLAGS.threads, allow_below_bound=True)
         feeds = {t.input_names[0]: x}
         ms = median_ms(lambda t=t, feeds=feeds: t.run(feeds))
-        p = artifact.get("parity", {}).get("random", {})
-        note = f"PSNR {p['psnr']:.1f} dB, max|err| {p['max_abs']:.1e}" if p else ""
-        rows.append((artifact["file"], artifact["runtime"], artifact["size_bytes"], ms, note))
+        if artifact["precision"] == "fp32":
+            reference[artifact["format"]] = ms
+        xnn = _xnnpack(path) if artifact["format"] == "tflite" else "-"
+        note = f"{_parity(artifact)} {artifact['status']}"
+        rows.append((artifact["file"], artifact["runtime"], artifact["size_bytes"], ms, xnn, note))
+
+    def ratio(ms, base):
+        return "-" if ms is None or not base else f"{ms / base:.2f}x"
 
     header = (
         "artifact",
         "runtime",
         "size MB",
         "median ms",
-        "vs eager",
+        "vs ORT fp32",
+        "vs LiteRT fp32",
         "vs tf.fn",
-        "parity (random)",
+        "XNNPACK partitions",
+        "parity",
     )
     table = [header]
-    for file, runtime, nbytes, ms, note in rows:
+    for file, runtime, nbytes, ms, xnn, note in rows:
         table.append(
             (
                 file,
                 runtime,
                 "-" if nbytes is None else f"{nbytes / 2**20:.2f}",
                 "-" if ms is None else f"{ms:.1f}",
-                "-" if ms is None else f"{ms / eager:.2f}x",
-                "-" if ms is None else f"{ms / graph:.2f}x",
+                ratio(ms, reference.get("onnx")),
+                ratio(ms, reference.get("tflite")),
+                ratio(ms, graph),
+                xnn,
                 note,
             )
         )
@@ -150,13 +191,13 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     print(f"Export latency on {device} ({os.cpu_count()} CPUs), TF {tf.__version__}")
-    for label, name, model, run in models():
+    for label, name, model, run, images in models():
         if FLAGS.export_dir:
             export_dir = os.path.join(FLAGS.export_dir, f"{name}_{model.inputs[0].shape[1]}")
-            bench(label, name, model, run, export_dir)
+            bench(label, name, model, run, images, export_dir)
         else:
             with tempfile.TemporaryDirectory(prefix="export-bench-") as export_dir:
-                bench(label, name, model, run, export_dir)
+                bench(label, name, model, run, images, export_dir)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from absl import logging
 
-from export import graph, tflite, transaction, verify
+from export import graph, onnx_quant, tflite, transaction, verify
 from export import metadata as metadata_lib
 from export import onnx as onnx_lib
 from trainer import imaging
@@ -31,6 +31,7 @@ from trainer.checkpoints import load_trained
 from trainer.methods import paths as paths_lib
 
 FORMATS = metadata_lib.FORMATS
+DEFAULT_FORMATS = metadata_lib.DEFAULT_FORMATS
 normalize_formats = metadata_lib.normalize_formats
 # Test images per path: quantized variants are judged on them (verify.QUANTIZED_EXAMPLES).
 TEST_EXAMPLES = verify.QUANTIZED_EXAMPLES
@@ -306,42 +307,63 @@ def export_savedmodel(job):
     return job.file(artifact) if written else None
 
 
-def export_tflite(job, savedmodel_dir=None):
-    """Every TFLite variant, converted from ``savedmodel_dir`` (one is built in a scratch
-    directory when the SavedModel is not an artifact itself)."""
-    scratch = None
+def calibration_record(job):
+    """The ``calibration`` entry of an artifact quantized with ``job.calibration``."""
+    return {"examples": len(job.calibration), "source": job.calibration_source}
+
+
+def export_tflite(job):
+    """Every TFLite variant, converted from a batch-1 SavedModel of their own (built in a
+    scratch directory; see ``export.tflite``): their entries declare that static batch."""
+    scratch = tempfile.mkdtemp(prefix=f".{job.name}-savedmodel-", dir=job.export_dir)
     try:
-        if savedmodel_dir is None:
-            scratch = tempfile.mkdtemp(prefix=f".{job.name}-savedmodel-", dir=job.export_dir)
-            savedmodel_dir = graph.write_savedmodel(
-                job.model, os.path.join(scratch, "model"), job.in_names, job.out_names
-            )
+        source = tflite.write_savedmodel(
+            job.model, os.path.join(scratch, "model"), job.in_names, job.out_names
+        )
         for _, precision in metadata_lib.TFLITE_VARIANTS:
             artifact = new_artifact(job, "tflite", precision)
+            artifact["inputs"] = tflite.artifact_specs(job.inputs)
+            artifact["outputs"] = tflite.artifact_specs(job.outputs)
             representative = None
             if precision == "int8_full":
                 representative = tflite.representative_dataset(job.calibration)
-                artifact["calibration"] = {
-                    "examples": len(job.calibration),
-                    "source": job.calibration_source,
-                }
+                artifact["calibration"] = calibration_record(job)
             write_and_check(
                 job,
                 artifact,
-                lambda f, p=precision, r=representative: tflite.write(savedmodel_dir, f, p, r),
+                lambda f, p=precision, r=representative: tflite.write(source, f, p, r),
             )
     finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def export_onnx(job):
-    """The ONNX artifact; its ``metadata_props`` carry the entry, parity figures included."""
+    """The ONNX artifact; its ``metadata_props`` carry the entry, parity figures included.
+    Returns its file, or None when it could not be written."""
     artifact = new_artifact(job, "onnx")
-    write_and_check(
+    written = write_and_check(
         job,
         artifact,
         lambda f: onnx_lib.write(job.model, f, job.in_names, job.out_names, artifact),
+    )
+    if "parity" in artifact:
+        onnx_lib.update_metadata(job.file(artifact), artifact)
+        artifact["size_bytes"] = graph.size_bytes(job.file(artifact))
+    return job.file(artifact) if written else None
+
+
+def export_onnx_int8(job, fp32_onnx=None):
+    """The static int8 (QDQ) ONNX artifact ``<path>_int8.onnx``, calibrated on
+    ``job.calibration`` and quantized from ``fp32_onnx`` when that was written (else from a
+    scratch conversion); ``metadata_props`` updated like the fp32 file's."""
+    artifact = new_artifact(job, "onnx", "int8")
+    artifact["calibration"] = calibration_record(job)
+    write_and_check(
+        job,
+        artifact,
+        lambda f: onnx_quant.write(
+            job.model, f, job.in_names, job.out_names, job.calibration, fp32_onnx
+        ),
     )
     if "parity" in artifact:
         onnx_lib.update_metadata(job.file(artifact), artifact)
@@ -352,7 +374,7 @@ def export_path(
     name,
     path,
     export_dir,
-    formats=FORMATS,
+    formats=DEFAULT_FORMATS,
     run=None,
     test_images=None,
     calibration_images=None,
@@ -367,11 +389,13 @@ def export_path(
     job = prepare(name, path, export_dir, run, test_images, calibration_images, seed)
     if "keras" in formats:
         export_keras(job)
-    savedmodel_dir = export_savedmodel(job) if "savedmodel" in formats else None
+    if "savedmodel" in formats:
+        export_savedmodel(job)
     if "tflite" in formats:
-        export_tflite(job, savedmodel_dir)
-    if "onnx" in formats:
-        export_onnx(job)
+        export_tflite(job)
+    fp32_onnx = export_onnx(job) if "onnx" in formats else None
+    if "onnx_int8" in formats:
+        export_onnx_int8(job, fp32_onnx)
     return job.artifacts
 
 

@@ -93,12 +93,13 @@ def call_model(model, args):
     return list(outs)
 
 
-def serving_function(model, in_names, out_names):
-    """``tf.function(**inputs) -> {output name: tensor}`` with a dynamic batch axis; arguments
-    named and ordered by ``in_names``, outputs named in order by ``out_names``."""
+def serving_function(model, in_names, out_names, batch=None):
+    """``tf.function(**inputs) -> {output name: tensor}`` with a batch axis of ``batch``
+    (None: dynamic); arguments named and ordered by ``in_names``, outputs named in order by
+    ``out_names``."""
     shapes = {t.name: t.shape for t in model.inputs}
     order = input_names(model)
-    specs = [tf.TensorSpec([None, *shapes[n][1:]], tf.float32, name=n) for n in in_names]
+    specs = [tf.TensorSpec([batch, *shapes[n][1:]], tf.float32, name=n) for n in in_names]
 
     def serve(*args):
         by_name = dict(zip(in_names, args))
@@ -118,9 +119,10 @@ def keras_outputs(model, feeds, out_names):
     }
 
 
-def write_savedmodel(model, directory, in_names, out_names):
-    """A SavedModel with one ``serving_default`` signature (TF Serving's default key)."""
-    fn, specs = serving_function(model, in_names, out_names)
+def write_savedmodel(model, directory, in_names, out_names, batch=None):
+    """A SavedModel with one ``serving_default`` signature (TF Serving's default key), batch
+    axis ``batch`` (None: dynamic)."""
+    fn, specs = serving_function(model, in_names, out_names, batch)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SERVING_KEY, fn, input_signature=specs)

@@ -30,7 +30,7 @@ flags.register_validator(
 flags.DEFINE_alias("checkpoint_dir", "model_dir")
 flags.DEFINE_list(
     "formats",
-    list(api.FORMATS),
+    list(api.DEFAULT_FORMATS),
     f"Comma list of formats to write: {', '.join(api.FORMATS)}.",
 )
 flags.DEFINE_list("paths", [], "Translation paths to export (default: all the method has).")

@@ -43,7 +43,7 @@ import json
 import numbers
 import os
 
-from trainer.config import EXPORT_FORMATS
+from trainer.config import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS
 from trainer.methods.paths import prior_text  # noqa: F401  (metadata's text of a prior)
 
 FORMAT_VERSION = 1
@@ -72,6 +72,8 @@ RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime", "keras": "keras", "savedm
 # Every export format, in the order written: the trainer's --export_formats and export.main's
 # --formats both take a comma list of these.
 FORMATS = EXPORT_FORMATS
+# What an export writes when no formats are given (onnx_int8 only on request).
+DEFAULT_FORMATS = DEFAULT_EXPORT_FORMATS
 _FORMAT_ALIASES = {"saved_model": "savedmodel", "tf_saved_model": "savedmodel", "lite": "tflite"}
 
 
@@ -110,7 +112,7 @@ def artifact_file(path_name, fmt, precision="fp32"):
         suffix = dict((p, s) for s, p in TFLITE_VARIANTS)[precision]
         return f"{path_name}{suffix}.tflite"
     if fmt == "onnx":
-        return f"{path_name}.onnx"
+        return f"{path_name}.onnx" if precision == "fp32" else f"{path_name}_{precision}.onnx"
     if fmt == "keras":
         return f"{path_name}.keras"
     if fmt == "savedmodel":

@@ -36,11 +36,9 @@ def read_flags(name):
 
 
 def default_formats():
-    try:
-        from export.metadata import FORMATS
-    except ImportError:
-        from trainer.config import EXPORT_FORMATS as FORMATS
-    return tuple(FORMATS)
+    from trainer.config import DEFAULT_EXPORT_FORMATS
+
+    return tuple(DEFAULT_EXPORT_FORMATS)
 
 
 def image_folder(root, domains, n=6, size=40):

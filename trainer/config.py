@@ -5,8 +5,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-# Every export format --export_formats takes (export.metadata reads this list).
-EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel")
+# Every export format --export_formats takes (export.metadata reads this list);
+# onnx_int8 (static int8 ONNX for services) is written on request only.
+EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel", "onnx_int8")
+DEFAULT_EXPORT_FORMATS = EXPORT_FORMATS[:4]
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
@@ -78,7 +80,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit_compile: bool = False
     seed: int = 0
-    export_formats: tuple = EXPORT_FORMATS
+    export_formats: tuple = DEFAULT_EXPORT_FORMATS
     allow_parity_failure: bool = False
 
 

@@ -91,8 +91,9 @@ flags.DEFINE_boolean("jit_compile", False, "XLA-compile the per-replica train st
 flags.DEFINE_integer("seed", 0, "Random seed (data order, initialisation, noise).")
 flags.DEFINE_list(
     "export_formats",
-    ["tflite", "onnx", "keras", "savedmodel"],
-    "Formats exported after training: tflite, onnx, keras, savedmodel; 'none' skips export.",
+    list(config_lib.DEFAULT_EXPORT_FORMATS),
+    f"Formats exported after training: {', '.join(config_lib.EXPORT_FORMATS)} (onnx_int8, "
+    "static int8 ONNX for services, only on request); 'none' skips export.",
 )
 flags.DEFINE_boolean(
     "allow_parity_failure", False, "Keep going when an exported model misses its parity bound."

@@ -53,6 +53,16 @@ def test_reflection_pad_matches_numpy():
     np.testing.assert_array_equal(y, np.pad(x, ((0, 0), (1, 2), (3, 1), (0, 0)), mode="reflect"))
 
 
+def test_reflection_pad_on_unknown_spatial_size_matches_numpy():
+    # Slices index from the end, so one graph pads any size (and is what exports fast).
+    inputs = keras.Input((None, None, 2))
+    model = keras.Model(inputs, ReflectionPad2D(((3, 1), (0, 2)))(inputs))
+    for h, w in ((4, 5), (7, 3)):
+        x = np.random.default_rng(h).normal(size=(1, h, w, 2)).astype("float32")
+        want = np.pad(x, ((0, 0), (3, 1), (0, 2), (0, 0)), mode="reflect")
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), want)
+
+
 def test_reflection_pad_larger_than_input_is_a_clear_error():
     layer = ReflectionPad2D(4)
     with pytest.raises(ValueError, match="larger than the padding"):
