@@ -196,8 +196,10 @@ def main(argv):
             export_dir = os.path.join(FLAGS.export_dir, f"{name}_{model.inputs[0].shape[1]}")
             bench(label, name, model, run, images, export_dir)
         else:
-            with tempfile.TemporaryDirectory(prefix="export-bench-") as export_dir:
-                bench(label, name, model, run, images, export_dir)
+            # The export directory becomes a link to its versioned set (an export is a
+            # transaction), so it lives inside the temporary directory, not as it.
+            with tempfile.TemporaryDirectory(prefix="export-bench-") as tmp:
+                bench(label, name, model, run, images, os.path.join(tmp, "export"))
 
 
 if __name__ == "__main__":
