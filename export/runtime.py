@@ -132,9 +132,13 @@ class _LiteRTBackend:
 
 
 _PRIOR_TEXT = re.compile(r"^\s*(uniform|normal)\s*\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\)\s*$")
-# Which variant of a path runs by default where several are within their bounds (fastest first
-# on CPUs measured so far; only variants whose parity is within the bound are candidates).
-VARIANT_PREFERENCE = ("int8_full", "fp32", "fp16", "int8")
+# Which variant of a path runs by default where several are within their parity bounds, per
+# runtime, fastest first as measured by bench/export_latency.py on CPUs (XNNPACK for LiteRT,
+# the MLAS kernels for ONNX Runtime). Only variants within their bound are candidates.
+VARIANT_PREFERENCE = {
+    "tflite": ("int8_full", "int8", "fp32", "fp16"),
+    "onnx": ("int8", "fp32"),
+}
 _REFUSED = (metadata_lib.BELOW_BOUND, metadata_lib.FAILED)
 
 
@@ -208,10 +212,12 @@ def check_status(
     )
 
 
-def choose_artifact(metadata, path=None, formats=("tflite",)):
-    """The default artifact of ``path`` (or of the first path) among ``formats``: the first of
-    ``VARIANT_PREFERENCE`` whose status is within its bound. Raises ValueError naming what
-    exists when none qualifies."""
+def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
+    """The artifact of ``path`` (or of the first path) among ``formats`` that a runtime loads by
+    default: the first of ``VARIANT_PREFERENCE[format]`` whose status is within its bound (formats
+    in the order given). With ``precision`` ("fp32", "int8" ...), that variant whatever its
+    status (loading it still refuses a below-bound one). Raises ValueError naming what exists
+    when none qualifies."""
     artifacts = [a for a in metadata.get("artifacts", []) if a.get("format") in formats]
     names = sorted({a.get("path") for a in artifacts if a.get("path")})
     if path is None and names:
@@ -221,18 +227,46 @@ def choose_artifact(metadata, path=None, formats=("tflite",)):
             f"The export has no {'/'.join(formats)} artifact of path {path!r}; its paths are "
             f"{', '.join(names) or 'none'}."
         )
-    candidates = [a for a in artifacts if a.get("path") == path and usable(a)]
-    rank = {p: i for i, p in enumerate(VARIANT_PREFERENCE)}
-    candidates.sort(key=lambda a: rank.get(a.get("precision"), len(rank)))
-    if not candidates:
-        listed = ", ".join(
-            f"{a['file']} ({a.get('status')})" for a in artifacts if a.get("path") == path
+    of_path = [a for a in artifacts if a.get("path") == path]
+    if precision is not None:
+        for a in of_path:
+            if a.get("precision", "fp32") == precision:
+                return a
+        have = sorted({a.get("precision", "fp32") for a in of_path})
+        raise ValueError(
+            f"The export has no {precision} {'/'.join(formats)} artifact of path {path!r}; it "
+            f"has {', '.join(have)} (export the missing one with python -m export.main "
+            "--model_dir=DIR --formats=...)."
         )
+
+    def rank(a):
+        order = VARIANT_PREFERENCE.get(a.get("format"), ())
+        p = a.get("precision", "fp32")
+        return (formats.index(a.get("format")), order.index(p) if p in order else len(order))
+
+    candidates = sorted((a for a in of_path if usable(a)), key=rank)
+    if not candidates:
+        listed = ", ".join(f"{a['file']} ({a.get('status')})" for a in of_path)
         raise ValueError(
             f"No {'/'.join(formats)} artifact of path {path!r} is within its parity bound "
             f"({listed}); name one explicitly with the below-bound override to use it anyway."
         )
     return candidates[0]
+
+
+def resolve_model(model_path, path=None, formats=("tflite", "onnx"), precision=None):
+    """``model_path`` itself when it is a file; for an export directory, the file of
+    ``choose_artifact`` (the default variant of ``path``, or the ``precision`` asked for)."""
+    model_path = os.fspath(model_path)
+    if not os.path.isdir(model_path):
+        if precision is not None or path is not None:
+            raise ValueError(
+                f"{model_path} is a model file: --path and --precision choose among the files "
+                "of an export directory; pass DIR/export to use them."
+            )
+        return model_path
+    meta = metadata_lib.read_metadata(model_path)
+    return os.path.join(model_path, choose_artifact(meta, path, formats, precision)["file"])
 
 
 def _is_source(x):

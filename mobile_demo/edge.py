@@ -33,8 +33,8 @@ import time
 
 import numpy as np
 
-from export import metadata as metadata_lib
-from export.runtime import Translator, choose_artifact
+from export import runtime as runtime_lib
+from export.runtime import Translator
 from trainer import imaging
 
 
@@ -57,14 +57,12 @@ def list_images(path):
     return [path]
 
 
-def resolve_model(model_path, path=None):
-    """``model_path`` itself, or for an export directory the default .tflite variant of
-    ``path`` (the fastest one within its parity bound)."""
-    model_path = os.fspath(model_path)
-    if not os.path.isdir(model_path):
-        return model_path
-    meta = metadata_lib.read_metadata(model_path)
-    return os.path.join(model_path, choose_artifact(meta, path, ("tflite",))["file"])
+def resolve_model(model_path, path=None, precision=None):
+    """``model_path`` itself, or for an export directory the .tflite variant of ``path``:
+    ``precision`` when given, else the default one (the fastest within its parity bound)."""
+    if not os.path.isdir(os.fspath(model_path)):
+        return os.fspath(model_path)
+    return runtime_lib.resolve_model(model_path, path, ("tflite",), precision)
 
 
 def load_translator(model_path, threads=None, metadata=None, allow_below_bound=False):
@@ -147,15 +145,16 @@ def run(
     allow_below_bound=False,
     path=None,
     warn=None,
+    precision=None,
 ):
     """Translates ``input`` (an image or a folder) into PNGs under ``output``; returns a report.
 
     ``model``: a .tflite file or an export directory (then ``path`` picks the path, default
-    the first). In a folder, unusable files are passed to ``warn(message)`` (default: stderr),
+    the first, and ``precision`` the variant, default the fastest within its bound). In a folder, unusable files are passed to ``warn(message)`` (default: stderr),
     listed in ``report["skipped"]`` and skipped; ValueError when none was translated.
     """
     warn = warn or (lambda message: print(message, file=sys.stderr))
-    model = resolve_model(model, path)
+    model = resolve_model(model, path, precision)
     translator = load_translator(
         model, threads=threads, metadata=metadata, allow_below_bound=allow_below_bound
     )
@@ -249,6 +248,12 @@ def main(argv=None):
     )
     parser.add_argument("--path", default=None, help="path name when --model is a directory")
     parser.add_argument(
+        "--precision",
+        default=None,
+        choices=("fp32", "fp16", "int8", "int8_full"),
+        help="variant when --model is a directory (default: the fastest within its bound)",
+    )
+    parser.add_argument(
         "--allow_below_bound",
         action="store_true",
         help="run a variant marked 'below bound' or 'failed' in metadata.json",
@@ -278,6 +283,7 @@ def main(argv=None):
             metadata=args.metadata,
             allow_below_bound=args.allow_below_bound,
             path=args.path,
+            precision=args.precision,
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

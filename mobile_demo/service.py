@@ -2,6 +2,11 @@
 
     pip install -e ".[serve]"       # fastapi, uvicorn, python-multipart
     python -m mobile_demo.service --model=DIR/export/a2b.onnx [--port=8000] [--host=127.0.0.1]
+    python -m mobile_demo.service --model=DIR/export [--path=a2b] [--precision=int8|fp32]
+
+With an export directory the service runs ``--path``'s ONNX variant named by ``--precision``, by
+default the fastest within its parity bound (``export.runtime.VARIANT_PREFERENCE``: the static
+int8 ``<path>_int8.onnx`` where the export has it, else ``<path>.onnx``).
 
 Endpoints:
   POST /translate   body: the image bytes (Content-Type image/* or application/octet-stream) or
@@ -430,7 +435,18 @@ def create_app(
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Serve an exported .onnx translation path.")
-    parser.add_argument("--model", required=True, help="DIR/export/<path>.onnx (or .tflite)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="DIR/export/<path>[_int8].onnx (or .tflite), or DIR/export (see --path, --precision)",
+    )
+    parser.add_argument("--path", default=None, help="path name when --model is a directory")
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=("fp32", "int8"),
+        help="ONNX variant when --model is a directory (default: the fastest within its bound)",
+    )
     parser.add_argument("--metadata", default=None, help="metadata.json (default: beside model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--port", type=port_number, default=8000)
@@ -466,8 +482,11 @@ def main(argv=None):
     parser.add_argument("--log_level", default="warning", help="uvicorn log level")
     args = parser.parse_args(argv)
     try:
+        from export.runtime import resolve_model
+
+        model = resolve_model(args.model, args.path, ("onnx",), args.precision)
         app = create_app(
-            args.model,
+            model,
             args.metadata,
             args.threads,
             args.max_body_bytes,
@@ -488,7 +507,7 @@ def main(argv=None):
     # Process-wide guard too: Pillow refuses pictures over twice this outside decode_image.
     Image.MAX_IMAGE_PIXELS = service.max_pixels
     print(
-        f"Serving {args.model} on http://{args.host}:{args.port}/translate "
+        f"Serving {model} on http://{args.host}:{args.port}/translate "
         f"(max {service.max_pixels} pixels per image)",
         flush=True,
     )

@@ -14,12 +14,16 @@
 //
 // For automated tests the page exposes window.demo: state ("loading", "ready", "running",
 // "done", "error", "unavailable"), inputName, lastInput / lastOutput (the float32 tensors fed
-// and produced), lastInputName (the input they belong to), lastLatencyMs, runs.
+// and produced), lastInputName (the input they belong to), lastLatencyMs, runs; and
+// demo.benchmark(runs): the browser's own median latency of every ONNX variant of the chosen
+// path (bench/web_latency.py prints it), the figures behind VARIANT_PREFERENCE.
 "use strict";
 
 const SAMPLES = ["digit_0.png", "digit_3.png", "digit_7.png"];
-// The default variant of a path: the fastest within its parity bound (export/runtime.py).
-const VARIANT_PREFERENCE = ["int8_full", "fp32", "fp16", "int8"];
+// The default variant of a path: the fastest within its parity bound in onnxruntime-web's
+// WebAssembly backend, as demo.benchmark measures it (bench/web_latency.py). Listed paths keep
+// their metadata order; within a path the variants follow this order.
+const VARIANT_PREFERENCE = ["int8", "fp32"];
 const REFUSED = ["below bound", "failed"];
 const demo = (window.demo = {
   state: "loading",
@@ -81,6 +85,13 @@ function rank(a) {
   return i < 0 ? VARIANT_PREFERENCE.length : i;
 }
 
+// Paths in metadata order, then the preferred variant first within each path.
+function order(artifacts) {
+  const paths = [...new Set(artifacts.map((a) => a.path || a.file))];
+  const key = (a) => paths.indexOf(a.path || a.file) * (VARIANT_PREFERENCE.length + 1) + rank(a);
+  return artifacts.slice().sort((a, b) => key(a) - key(b));
+}
+
 async function loadMetadata() {
   const resp = await fetch("export/metadata.json");
   if (!resp.ok) throw new Error(`export/metadata.json: HTTP ${resp.status}`);
@@ -105,8 +116,7 @@ async function loadMetadata() {
   }
   const select = $("model");
   select.innerHTML = "";
-  usable.sort((a, b) => rank(a) - rank(b));
-  for (const a of usable) {
+  for (const a of order(usable)) {
     const opt = document.createElement("option");
     opt.value = a.file;
     const refused = REFUSED.includes(a.status);
@@ -395,6 +405,63 @@ function drawOutput(floats, size, range) {
   drawRGB($("output"), rgb, size);
 }
 
+// The feeds of one call: the image tensor, the target-domain one-hot, noise from its prior.
+function feedsFor(specs, data, size, domainIndex) {
+  const feeds = {};
+  for (const s of specs) {
+    if (s.kind === "image") {
+      feeds[s.name] = new ort.Tensor("float32", data, [1, size, size, 3]);
+    } else if (s.kind === "onehot") {
+      const n = (s.labels || []).length || s.shape[1];
+      const onehot = new Float32Array(n);
+      onehot[domainIndex] = 1;
+      feeds[s.name] = new ort.Tensor("float32", onehot, [1, n]);
+    } else if (s.kind === "noise") {
+      feeds[s.name] = new ort.Tensor("float32", samplePrior(s, s.shape[1]), [1, s.shape[1]]);
+    } else {
+      throw new Error(`input "${s.name}" of kind "${s.kind}" is not supported by this page`);
+    }
+  }
+  return feeds;
+}
+
+// Median latency (ms) of `runs` calls, after 2 untimed ones, of every ONNX variant of the
+// chosen model's path, each in its own session, on a mid-grey image: [{file, precision,
+// status, median_ms}]. Leaves the chosen session as it was.
+async function benchmark(runs = 10) {
+  const chosen = (metadata.artifacts || []).find((a) => a.file === $("model").value);
+  if (!chosen) throw new Error("choose a model first");
+  const variants = order(
+    metadata.artifacts.filter(
+      (a) => a.format === "onnx" && a.path === chosen.path && a.status !== "not supported",
+    ),
+  );
+  const figures = [];
+  for (const a of variants) {
+    const sess = await ort.InferenceSession.create(`export/${a.file}`, {
+      executionProviders: ["wasm"],
+      graphOptimizationLevel: "all",
+    });
+    const specs = specsOf(a);
+    const spec = specs.find((s) => s.kind === "image");
+    const size = (spec.shape && spec.shape[1]) || metadata.image_size;
+    const feeds = feedsFor(specs, new Float32Array(size * size * 3), size, 0);
+    const times = [];
+    for (let i = 0; i < runs + 2; i++) {
+      const t0 = performance.now();
+      await sess.run(feeds);
+      if (i >= 2) times.push(performance.now() - t0);
+    }
+    await sess.release();
+    times.sort((x, y) => x - y);
+    const mid = times.length >> 1;
+    const median = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+    figures.push({ file: a.file, precision: a.precision || "fp32", status: a.status, median_ms: median });
+  }
+  return figures;
+}
+demo.benchmark = benchmark;
+
 async function translate() {
   try {
     if (!inputPromise) throw new Error("choose an image first");
@@ -410,21 +477,7 @@ async function translate() {
     const spec = specs.find((s) => s.kind === "image");
     const range = spec.value_range || metadata.value_range || [-1, 1];
     const data = toTensorData(pixels, range);
-    const feeds = {};
-    for (const s of specs) {
-      if (s.kind === "image") {
-        feeds[s.name] = new ort.Tensor("float32", data, [1, imageSize, imageSize, 3]);
-      } else if (s.kind === "onehot") {
-        const n = (s.labels || []).length || s.shape[1];
-        const onehot = new Float32Array(n);
-        onehot[Number($("domain").value || 0)] = 1;
-        feeds[s.name] = new ort.Tensor("float32", onehot, [1, n]);
-      } else if (s.kind === "noise") {
-        feeds[s.name] = new ort.Tensor("float32", samplePrior(s, s.shape[1]), [1, s.shape[1]]);
-      } else {
-        throw new Error(`input "${s.name}" of kind "${s.kind}" is not supported by this page`);
-      }
-    }
+    const feeds = feedsFor(specs, data, imageSize, Number($("domain").value || 0));
     const t0 = performance.now();
     const results = await sess.run(feeds);
     const latency = performance.now() - t0;

@@ -326,28 +326,47 @@ def test_below_bound_artifact_is_refused_unless_allowed(tiny_export, tmp_path, s
     assert t.status == status and t.translate(np.zeros((16, 16, 3), np.uint8)).shape == (16, 16, 3)
 
 
-def test_choose_artifact_prefers_the_fastest_variant_within_its_bound():
-    def art(precision, status="ok", path="a2b"):
-        suffix = "" if precision == "fp32" else "_" + precision
-        return {
-            "file": f"{path}{suffix}.tflite",
-            "path": path,
-            "format": "tflite",
-            "precision": precision,
-            "status": status,
-        }
+def _art(precision, status="ok", path="a2b", fmt="tflite"):
+    suffix = "" if precision == "fp32" else "_" + precision
+    return {
+        "file": f"{path}{suffix}.{fmt}",
+        "path": path,
+        "format": fmt,
+        "precision": precision,
+        "status": status,
+    }
 
-    meta = {"artifacts": [art("fp32"), art("fp16"), art("int8"), art("int8_full")]}
-    assert runtime.choose_artifact(meta)["file"] == "a2b_int8_full.tflite"
-    meta["artifacts"][3]["status"] = "below bound"
-    assert runtime.choose_artifact(meta)["file"] == "a2b.tflite"
-    meta["artifacts"][0]["status"] = "failed"
-    assert runtime.choose_artifact(meta)["file"] == "a2b_fp16.tflite"
-    with pytest.raises(ValueError, match="paths are a2b"):
-        runtime.choose_artifact(meta, "b2a")
-    meta = {"artifacts": [art("fp32", "failed"), art("int8_full", "below bound")]}
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_choose_artifact_prefers_the_fastest_variant_within_its_bound(fmt):
+    order = runtime.VARIANT_PREFERENCE[fmt]
+    meta = {"artifacts": [_art(p, fmt=fmt) for p in reversed(order)]}
+    # Each in turn: the fastest within its bound, the next once it is marked out of bound.
+    for i, precision in enumerate(order):
+        assert runtime.choose_artifact(meta, formats=(fmt,))["precision"] == precision
+        meta["artifacts"][len(order) - 1 - i]["status"] = ("below bound", "failed")[i % 2]
     with pytest.raises(ValueError, match="within its parity bound.*below bound"):
-        runtime.choose_artifact(meta)
+        runtime.choose_artifact(meta, formats=(fmt,))
+    with pytest.raises(ValueError, match="paths are a2b"):
+        runtime.choose_artifact(meta, "b2a", formats=(fmt,))
+    # Asked for by precision: that one, whatever its status (loading it refuses it).
+    assert runtime.choose_artifact(meta, formats=(fmt,), precision="fp32")["file"] == (
+        f"a2b.{fmt}"
+    )
+    with pytest.raises(ValueError, match="no fp64 .* it has"):
+        runtime.choose_artifact(meta, formats=(fmt,), precision="fp64")
+
+
+def test_resolve_model_picks_from_a_directory_and_names_a_file_misuse(tmp_path):
+    from export import metadata as md
+
+    meta = {"artifacts": [_art("fp32", fmt="onnx"), _art("int8", fmt="onnx")]}
+    md.write_metadata(str(tmp_path), meta)
+    assert runtime.resolve_model(tmp_path, formats=("onnx",)) == str(tmp_path / "a2b_int8.onnx")
+    assert runtime.resolve_model(tmp_path, "a2b", ("onnx",), "fp32") == str(tmp_path / "a2b.onnx")
+    with pytest.raises(ValueError, match="pass DIR/export"):
+        runtime.resolve_model(tmp_path / "a2b.onnx", precision="int8")
+
 
 
 def bomb_png(width, height):
