@@ -350,9 +350,8 @@ def test_choose_artifact_prefers_the_fastest_variant_within_its_bound(fmt):
     with pytest.raises(ValueError, match="paths are a2b"):
         runtime.choose_artifact(meta, "b2a", formats=(fmt,))
     # Asked for by precision: that one, whatever its status (loading it refuses it).
-    assert runtime.choose_artifact(meta, formats=(fmt,), precision="fp32")["file"] == (
-        f"a2b.{fmt}"
-    )
+    chosen = runtime.choose_artifact(meta, formats=(fmt,), precision="fp32")
+    assert chosen["file"] == f"a2b.{fmt}"
     with pytest.raises(ValueError, match="no fp64 .* it has"):
         runtime.choose_artifact(meta, formats=(fmt,), precision="fp64")
 
@@ -366,7 +365,6 @@ def test_resolve_model_picks_from_a_directory_and_names_a_file_misuse(tmp_path):
     assert runtime.resolve_model(tmp_path, "a2b", ("onnx",), "fp32") == str(tmp_path / "a2b.onnx")
     with pytest.raises(ValueError, match="pass DIR/export"):
         runtime.resolve_model(tmp_path / "a2b.onnx", precision="int8")
-
 
 
 def bomb_png(width, height):
