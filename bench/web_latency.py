@@ -25,16 +25,6 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def export_reference(root, size, filters, blocks=6):
     """Exports an untrained CycleGAN generator's ``a2b`` to ONNX fp32 and static int8."""
@@ -74,7 +64,9 @@ def measure(export_dir, path=None, runs=10, chromium=None):
     thread.start()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS)
+            browser = p.chromium.launch(
+                executable_path=exe, headless=True, args=list(serve_web.HEADLESS_CHROMIUM_FLAGS)
+            )
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{srv.server_address[1]}/")
             page.wait_for_function(

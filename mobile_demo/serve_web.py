@@ -108,6 +108,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(head_only=True)
 
 
+# Flags to open the page in headless Chromium on a closed network (the tests and
+# bench/web_latency.py): without the background-networking ones Chromium keeps trying to reach
+# hosts the network refuses.
+HEADLESS_CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
 def make_server(export_dir, host="127.0.0.1", port=8080, verbose=False):
     """A ThreadingHTTPServer for the page and ``export_dir`` (port 0 picks a free port)."""
     export_dir = os.path.abspath(export_dir)

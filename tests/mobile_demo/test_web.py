@@ -21,17 +21,7 @@ import pytest
 from mobile_demo import serve_web
 from trainer import imaging
 
-# From the machine notes: without the background-networking flags Chromium keeps trying to reach
-# hosts a closed network refuses.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = list(serve_web.HEADLESS_CHROMIUM_FLAGS)
 PARITY_BOUND = 1e-4  # fp32 parity bound on the float output
 
 
