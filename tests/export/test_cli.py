@@ -192,7 +192,12 @@ def test_killed_export_leaves_the_old_complete_set(trained_dir, tmp_path, digits
     assert meta["step"] == 4 and files == {"a2b.onnx", "b2a.onnx"}
 
     # The next export completes the new set and removes the killed one's build directory.
-    proc = _run(["export.main", f"--model_dir={model_dir}", "--formats=onnx"])
+    # (Parity is not what this test is about: a 4-filter network trained 6 steps has
+    # near-constant channels whose instance norm amplifies float rounding to about the fp32
+    # bound, so a marked artifact must not end the export here.)
+    proc = _run(
+        ["export.main", f"--model_dir={model_dir}", "--formats=onnx", "--allow_parity_failure"]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta, files = _consistent(export_dir, model_dir)
     assert meta["step"] == 6 and meta["checkpoint"] == "checkpoints/ckpt-6"
