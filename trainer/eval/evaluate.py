@@ -266,11 +266,17 @@ def _check_uda(asked, metrics, model, config):
     return asked - {"uda"}
 
 
-def _check_applicable(asked, metrics, model, config, kinds):
-    """``class`` needs a class-conditional generator, ``paired`` a method on paired data: asked
-    for by name where they do not apply, they are an error; by default they are left out."""
+def _check_applicable(asked, metrics, model, config, kinds, directions):
+    """``transfer`` needs a translation path, ``class`` a class-conditional generator,
+    ``paired`` a method on paired data: asked for by name where they do not apply, they are an
+    error; by default they are left out."""
     data_kind = getattr(type(model), "DATA", None)
     rules = {
+        "transfer": (
+            bool(directions) or conditional.CONDITIONAL_TRANSLATION in kinds or not kinds,
+            "transfer accuracy measures a translation path (an image in, or an image and a "
+            "target-domain one-hot)",
+        ),
         "class": (
             conditional.CONDITIONAL_GENERATE in kinds,
             "class accuracy measures a class-conditional generator (a path taking noise and a "
@@ -551,7 +557,7 @@ def evaluate(
     domains = _measured_domains(model, config, directions, kinds)
     x_test = {dom: _test_arrays(config, dom) for dom in domains}
     has_labels = all(y is not None for _, y in x_test.values())
-    asked = _check_applicable(asked, metrics, model, config, path_kinds)
+    asked = _check_applicable(asked, metrics, model, config, path_kinds, directions)
     if not has_labels:
         asked = _drop_label_metrics(asked, metrics, config, notes, domains)
     asked = _check_uda(asked, metrics, model, config)
