@@ -1,4 +1,4 @@
-"""Evaluation of a translation model: transfer accuracy, domain score, UDA, digit FID/KID, grids.
+"""Evaluation of every path a method declares: transfer, UDA, samples, conditions, pairs, grids.
 
 ``evaluate(model, config, step, writer=None)`` runs during training (every ``--eval_every``
 steps and at the end) and from ``python -m trainer.evaluate``. It writes
@@ -32,22 +32,49 @@ What the figures mean (arXiv 1805.10130, UNIT, CoGAN):
   per domain: small sets bias FID upwards, so compare FIDs at the same ``eval_examples``; KID is
   unbiased and comes with its standard deviation over subsets.
 
-metrics.json schema (``schema_version`` 1; missing figures are null)::
+Paths that take noise or a one-hot (GAN's and cGAN's ``generate``, StarGAN's ``translate``)
+and paired translation (pix2pix) are measured by ``trainer.eval.conditional``: class accuracy
+of a class-conditional generator, digit FID/KID of generated samples, per-target domain
+accuracy and class preservation of a conditional translation, L1/PSNR to the paired target.
+
+Metric groups (``--metrics=``; by default every one that applies to the method):
+``transfer`` (transfer accuracy and domain score; per target of a conditional translation),
+``uda``, ``fid`` (FID/KID everywhere), ``class`` (class accuracy of generated samples),
+``paired`` (L1/PSNR), ``samples`` (the grid). Naming one that does not apply is an error.
+
+metrics.json schema (``schema_version`` 2; missing figures are null)::
 
     {
-      "schema_version": 1, "step": int, "method": str, "dataset": str,
-      "domains": {"a": str, "b": str}, "eval_examples": int, "has_labels": bool,
-      "feature_space": "digit" | "class-classifier" | "domain-classifier",
+      "schema_version": 2, "step": int, "method": str, "dataset": str,
+      "domains": {"a": str, "b": str}, "measured_domains": [str], "eval_examples": int,
+      "has_labels": bool, "feature_space": "digit" | "class-classifier" | "domain-classifier",
+      "metric_groups": [str],
       "directions": {"a2b": {"path": str, "source": str, "target": str, "examples": int,
                              "label_offset": int, "transfer_accuracy": float|null,
                              "domain_score": float, "fid": float, "kid": float,
                              "kid_std": float, "inception_fid": float|null,
-                             "inception_kid": float|null, "inception_kid_std": float|null},
+                             "inception_kid": float|null, "inception_kid_std": float|null,
+                             "l1": float|null, "psnr": float|null},
                      "b2a": {...}},
       "baselines": {"a2b": {"identity_accuracy": float|null, "identity_domain_score": float,
                             "identity_fid": float, "identity_kid": float,
-                            "source_only_accuracy": float|null, "oracle_accuracy": float|null},
+                            "source_only_accuracy": float|null, "oracle_accuracy": float|null,
+                            "identity_l1": float|null, "identity_psnr": float|null},
                     "b2a": {...}},
+      "generated": {"<path>": {"path": str, "kind": str, "target": str, "examples": int,
+                               "class_judge": str, "class_accuracy": float|null,
+                               "per_class_accuracy": {"<label>": float}|null,
+                               "real_class_accuracy": float|null, "fid": float|null,
+                               "kid": float|null, "kid_std": float|null,
+                               "real_fid": float|null}},
+      "conditional": {"<path>": {"path": str, "kind": str, "domains": [str],
+                                 "targets": {"<domain>": {"sources": [str], "examples": int,
+                                             "domain_accuracy": float,
+                                             "class_preservation": float|null,
+                                             "class_judge": str|null, "fid": float|null,
+                                             "kid": float|null, "kid_std": float|null}},
+                                 "average": {"domain_accuracy", "class_preservation", "fid",
+                                             "kid"}}},
       "uda": null | {"domain": "b", "accuracy": float, "source_only_accuracy": float,
                      "oracle_accuracy": float, "gap_closed": float|null},
       "classifiers": {"<domain>": {"test_accuracy": float, "train_examples": int, "path": str},
@@ -610,6 +637,7 @@ def evaluate(
         "method": config.method,
         "dataset": d.dataset,
         "domains": {"a": a, "b": b},
+        "measured_domains": domains,
         "eval_examples": int(config.eval.eval_examples),
         "has_labels": has_labels,
         "feature_space": feature_space,
@@ -702,10 +730,14 @@ def markdown(result):
     """metrics.md: the figures as tables."""
     a, b = result["domains"]["a"], result["domains"]["b"]
     fid_name = _fid_name(result)
+    if result["directions"] or not result.get("measured_domains"):
+        named = f"domains A = `{a}`, B = `{b}`"
+    else:
+        named = "domains " + ", ".join(f"`{m}`" for m in result["measured_domains"])
     out = [
         f"# Evaluation: {result['method']} at step {result['step']}",
         "",
-        f"Dataset `{result['dataset']}`, domains A = `{a}`, B = `{b}`; at most "
+        f"Dataset `{result['dataset']}`, {named}; at most "
         f"{result['eval_examples']} test images per domain. {fid_name} is measured on the "
         f"penultimate features of the target domain's "
         f"{'classifier' if result['has_labels'] else 'A-vs-B domain classifier'}, not "

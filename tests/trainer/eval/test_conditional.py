@@ -154,6 +154,7 @@ def test_generate_reports_and_grid(mnist_bank, judges, digits_data_dir, tmp_path
     assert any(line.startswith("class accuracy generate 1.000") for line in saved["headline"])
     text = open(result["files"]["markdown"], encoding="utf-8").read()
     assert "| generate | mnist | 80 | 1.000 |" in text
+    assert "Dataset `digits`, domains `mnist`;" in text
     assert "| class | 0 | 1 | 2 |" in text
     from PIL import Image
 

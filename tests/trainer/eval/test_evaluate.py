@@ -85,7 +85,8 @@ def test_metrics_json_schema_and_markdown(identity_result):
         saved = json.load(f)
     assert saved == json.loads(json.dumps(result))
     expected_keys = {
-        "schema_version", "step", "method", "dataset", "domains", "eval_examples", "has_labels",
+        "schema_version", "step", "method", "dataset", "domains", "measured_domains",
+        "eval_examples", "has_labels",
         "feature_space", "metric_groups", "directions", "baselines", "generated", "conditional",
         "uda", "classifiers", "notes", "headline", "seconds", "files",
     }  # fmt: skip
