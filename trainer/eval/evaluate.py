@@ -889,6 +889,9 @@ def _conditional_tables(result, fid_name):
             f"| **average** | | {_f(avg['domain_accuracy'])} | {_f(avg['class_preservation'])} "
             f"| {_f(avg['fid'], 2)} | {_f(avg['kid'], 4)} |",
             "",
+            f"Sample grid of `{name}`: one row per source image; columns: the source, then its "
+            f"translation into {', '.join(e['domains'])}.",
+            "",
         ]
     return out
 

@@ -294,6 +294,7 @@ def test_translation_grid_and_tables(star_setup, judges, digits_data_dir, tmp_pa
     assert "| mnist_thin | 12 | 1.000 | 1.000 (mnist) |" in text
     assert "| **average** | | 1.000 | 1.000 |" in text
     assert "every domain of the run (domain)" in text
+    assert "columns: the source, then its translation into mnist, mnist_thick, mnist_thin" in text
     assert any(line.startswith("translate averaged over 3 target domains") for line in
                result["headline"])  # fmt: skip
 
