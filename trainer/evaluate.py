@@ -1,4 +1,4 @@
-"""Evaluates a trained model_dir: transfer accuracy, domain score, UDA, digit FID/KID, grids.
+"""Evaluates a trained model_dir: transfer, UDA, generated samples, conditions, pairs, grids.
 
     python -m trainer.evaluate --model_dir=runs/cyclegan_mnist2mnistm
     python -m trainer.evaluate --model_dir=DIR --step=1000 --eval_examples=500 --data_dir=DATA
@@ -33,8 +33,9 @@ flags.DEFINE_string(
 flags.DEFINE_list(
     "metrics",
     [],
-    "Metric groups to compute: transfer, uda, fid, samples (default: all that apply; "
-    "naming transfer or uda on a dataset without labels is an error).",
+    "Metric groups to compute: transfer, uda, fid, class, paired, samples (default: all "
+    "that apply to the method; naming one that does not apply, or a label group on a "
+    "dataset without labels, is an error).",
 )
 
 

@@ -373,10 +373,32 @@ def _load_or_train(path, make_data, num_classes, description, train_kwargs):
     return Judge(model, info, path)
 
 
-def _arrays(dataset, domain, split, data_dir, limit=None):
+def derived_base(dataset, domain):
+    """The digit domain a derived style domain (``mnist_thick`` ...) is rendered from, or None."""
+    from trainer.data import multi_domain
+
+    return multi_domain.DERIVED_DOMAINS.get(domain) if dataset == "digits" else None
+
+
+def domain_arrays(dataset, domain, split, *, data_dir=None, image_size=32, limit=None):
+    """(uint8 images, labels or None) of ``domain``'s ``split``, derived style domains included
+    (rendered from their base domain's images, which keep their labels)."""
     from trainer import data as data_lib
 
-    return data_lib.load_arrays(
+    base = derived_base(dataset, domain)
+    x, y = data_lib.load_arrays(
+        dataset, base or domain, split, data_dir=data_dir, image_size=image_size, limit=limit
+    )
+    if base is not None:
+        from trainer.data import multi_domain
+
+        derive = multi_domain.DERIVATIONS[domain]
+        x = np.stack([derive(image).numpy() for image in x])
+    return x, y
+
+
+def _arrays(dataset, domain, split, data_dir, limit=None):
+    return domain_arrays(
         dataset, domain, split, data_dir=data_dir, image_size=CLASSIFIER_SIZE, limit=limit
     )
 
@@ -446,27 +468,48 @@ def domain_classifier(
 
     Trained on equal numbers of train images of both domains; needs no class labels.
     """
+    return domains_classifier(
+        dataset,
+        (domain_a, domain_b),
+        data_dir=data_dir,
+        cache_root=cache_root,
+        train_limit=train_limit,
+        **train_kwargs,
+    )
+
+
+def domains_classifier(
+    dataset, domains, *, data_dir=None, cache_root=None, train_limit=None, **train_kwargs
+):
+    """The cached classifier telling ``domains`` apart: class i is ``domains[i]`` (a StarGAN
+    run's target-domain judge; with two domains, the A-vs-B domain classifier).
+
+    Trained on equal numbers of train images of every domain; needs no class labels.
+    """
+    domains = tuple(domains)
+    if len(domains) < 2 or len(set(domains)) != len(domains):
+        raise ValueError(
+            f"A domain classifier needs two or more distinct domains, got {', '.join(domains)}."
+        )
     path = os.path.join(
-        cache_dir(dataset, [domain_a, domain_b], data_dir, cache_root),
-        f"{domain_a}_vs_{domain_b}.keras",
+        cache_dir(dataset, list(domains), data_dir, cache_root), f"{'_vs_'.join(domains)}.keras"
     )
 
     def make_data():
-        def both(split, limit):
-            xa, _ = _arrays(dataset, domain_a, split, data_dir, limit)
-            xb, _ = _arrays(dataset, domain_b, split, data_dir, limit)
-            n = min(len(xa), len(xb))
-            x = np.concatenate([xa[:n], xb[:n]])
-            y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+        def every(split, limit):
+            arrays = [_arrays(dataset, d, split, data_dir, limit)[0] for d in domains]
+            n = min(len(x) for x in arrays)
+            x = np.concatenate([x[:n] for x in arrays])
+            y = np.repeat(np.arange(len(domains), dtype=np.int64), n)
             return x, y
 
-        return (*both("train", train_limit), *both("test", None))
+        return (*every("train", train_limit), *every("test", None))
 
     # Telling the domains apart is easy: fewer images and epochs than digit classes need.
     kwargs = {"epochs": 2, **train_kwargs}
     if train_limit is None:
         train_limit = DOMAIN_TRAIN_LIMIT
-    return _load_or_train(path, make_data, 2, f"{domain_a} vs {domain_b} domain", kwargs)
+    return _load_or_train(path, make_data, len(domains), f"{' vs '.join(domains)} domain", kwargs)
 
 
 # -- InceptionV3 ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Evaluation of a translation model: transfer accuracy, domain score, UDA, digit FID/KID, grids.
+"""Evaluation of every path a method declares: transfer, UDA, samples, conditions, pairs, grids.
 
 ``evaluate(model, config, step, writer=None)`` runs during training (every ``--eval_every``
 steps and at the end) and from ``python -m trainer.evaluate``. It writes
@@ -32,22 +32,49 @@ What the figures mean (arXiv 1805.10130, UNIT, CoGAN):
   per domain: small sets bias FID upwards, so compare FIDs at the same ``eval_examples``; KID is
   unbiased and comes with its standard deviation over subsets.
 
-metrics.json schema (``schema_version`` 1; missing figures are null)::
+Paths that take noise or a one-hot (GAN's and cGAN's ``generate``, StarGAN's ``translate``)
+and paired translation (pix2pix) are measured by ``trainer.eval.conditional``: class accuracy
+of a class-conditional generator, digit FID/KID of generated samples, per-target domain
+accuracy and class preservation of a conditional translation, L1/PSNR to the paired target.
+
+Metric groups (``--metrics=``; by default every one that applies to the method):
+``transfer`` (transfer accuracy and domain score; per target of a conditional translation),
+``uda``, ``fid`` (FID/KID everywhere), ``class`` (class accuracy of generated samples),
+``paired`` (L1/PSNR), ``samples`` (the grid). Naming one that does not apply is an error.
+
+metrics.json schema (``schema_version`` 2; missing figures are null)::
 
     {
-      "schema_version": 1, "step": int, "method": str, "dataset": str,
-      "domains": {"a": str, "b": str}, "eval_examples": int, "has_labels": bool,
-      "feature_space": "digit" | "class-classifier" | "domain-classifier",
+      "schema_version": 2, "step": int, "method": str, "dataset": str,
+      "domains": {"a": str, "b": str}, "measured_domains": [str], "eval_examples": int,
+      "has_labels": bool, "feature_space": "digit" | "class-classifier" | "domain-classifier",
+      "metric_groups": [str],
       "directions": {"a2b": {"path": str, "source": str, "target": str, "examples": int,
                              "label_offset": int, "transfer_accuracy": float|null,
                              "domain_score": float, "fid": float, "kid": float,
                              "kid_std": float, "inception_fid": float|null,
-                             "inception_kid": float|null, "inception_kid_std": float|null},
+                             "inception_kid": float|null, "inception_kid_std": float|null,
+                             "l1": float|null, "psnr": float|null},
                      "b2a": {...}},
       "baselines": {"a2b": {"identity_accuracy": float|null, "identity_domain_score": float,
                             "identity_fid": float, "identity_kid": float,
-                            "source_only_accuracy": float|null, "oracle_accuracy": float|null},
+                            "source_only_accuracy": float|null, "oracle_accuracy": float|null,
+                            "identity_l1": float|null, "identity_psnr": float|null},
                     "b2a": {...}},
+      "generated": {"<path>": {"path": str, "kind": str, "target": str, "examples": int,
+                               "class_judge": str, "class_accuracy": float|null,
+                               "per_class_accuracy": {"<label>": float}|null,
+                               "real_class_accuracy": float|null, "fid": float|null,
+                               "kid": float|null, "kid_std": float|null,
+                               "real_fid": float|null}},
+      "conditional": {"<path>": {"path": str, "kind": str, "domains": [str],
+                                 "targets": {"<domain>": {"sources": [str], "examples": int,
+                                             "domain_accuracy": float,
+                                             "class_preservation": float|null,
+                                             "class_judge": str|null, "fid": float|null,
+                                             "kid": float|null, "kid_std": float|null}},
+                                 "average": {"domain_accuracy", "class_preservation", "fid",
+                                             "kid"}}},
       "uda": null | {"domain": "b", "accuracy": float, "source_only_accuracy": float,
                      "oracle_accuracy": float, "gap_closed": float|null},
       "classifiers": {"<domain>": {"test_accuracy": float, "train_examples": int, "path": str},
@@ -63,12 +90,15 @@ import keras
 import numpy as np
 
 from trainer import io_utils
-from trainer.eval import classifiers, grids
+from trainer.eval import classifiers, conditional, grids
 from trainer.eval import metrics as estimators
 
-SCHEMA_VERSION = 1
-METRIC_GROUPS = ("transfer", "uda", "fid", "samples")
-LABEL_METRICS = ("transfer", "uda")
+SCHEMA_VERSION = 2
+METRIC_GROUPS = ("transfer", "uda", "fid", "class", "paired", "samples")
+LABEL_METRICS = ("transfer", "uda", "class")
+GENERATE_KINDS = (conditional.GENERATE, conditional.CONDITIONAL_GENERATE)
+# Judges telling domains apart (A vs B; all of a multi-domain run's), not digit classes.
+DOMAIN_JUDGES = ("domain", "domains")
 # Class-split pairs: a source label i is expected to come out as i + offset (arXiv 1805.10130).
 LABEL_OFFSETS = {("mnist_0_4", "mnist_5_9"): 5, ("mnist_5_9", "mnist_0_4"): -5}
 GRID_IMAGES = 8
@@ -89,18 +119,28 @@ def label_offset(source, target):
 
 def _test_arrays(config, domain):
     """(uint8 images, labels or None) of ``domain``'s test split, at most eval_examples."""
-    from trainer import data as data_lib
 
     d = config.data
     key = (d.dataset, domain, d.data_dir, d.image_size, config.eval.eval_examples)
     if key not in _arrays:
-        _arrays[key] = data_lib.load_arrays(
+        _arrays[key] = classifiers.domain_arrays(
             d.dataset,
             domain,
             "test",
             data_dir=d.data_dir,
             image_size=d.image_size,
             limit=config.eval.eval_examples,
+        )
+    return _arrays[key]
+
+
+def _train_arrays(config, domain, limit):
+    """Train images of ``domain`` (the real-data reference of generated samples)."""
+    d = config.data
+    key = (d.dataset, domain, d.data_dir, d.image_size, limit, "train")
+    if key not in _arrays:
+        _arrays[key] = classifiers.domain_arrays(
+            d.dataset, domain, "train", data_dir=d.data_dir, image_size=d.image_size, limit=limit
         )
     return _arrays[key]
 
@@ -112,8 +152,15 @@ def _judge(kind, config, *domains, cache_root=None, **train_kwargs):
     judge = _judges.get(key)
     if judge is not None and io_utils.exists(judge.path):
         return judge
-    make = classifiers.class_classifier if kind == "class" else classifiers.domain_classifier
-    judge = make(d.dataset, *domains, data_dir=d.data_dir, cache_root=cache_root, **train_kwargs)
+    if kind == "domains":
+        judge = classifiers.domains_classifier(
+            d.dataset, domains, data_dir=d.data_dir, cache_root=cache_root, **train_kwargs
+        )
+    else:
+        make = classifiers.class_classifier if kind == "class" else classifiers.domain_classifier
+        judge = make(
+            d.dataset, *domains, data_dir=d.data_dir, cache_root=cache_root, **train_kwargs
+        )
     _judges[key] = judge
     return judge
 
@@ -138,15 +185,23 @@ def _path_domains(model):
     }
 
 
+def _paths_of_kind(model, *kinds):
+    return {
+        name: path
+        for name, path in sorted(model.translation_paths().items())
+        if conditional.path_kind(path) in kinds
+    }
+
+
 def unmeasured_paths(model):
-    """Notes naming the paths these figures cannot measure yet (noise or condition inputs)."""
+    """Notes naming the paths no figure here measures (inputs of no known combination)."""
     notes = []
     for name, path in sorted(model.translation_paths().items()):
-        if not _single_image(path):
+        if not _single_image(path) and conditional.path_kind(path) is None:
             takes = ", ".join(f"{s.name} ({s.kind})" for s in path.inputs)
             notes.append(
-                f"Path {name!r} takes {takes}: its outputs are not measured here yet "
-                "(the translation figures measure single-image paths only)."
+                f"Path {name!r} takes {takes}: its outputs are not measured (evaluation "
+                "measures an image, noise, noise + one-hot, or image + one-hot)."
             )
     return notes
 
@@ -207,13 +262,13 @@ def _metric_groups(metrics):
     return asked
 
 
-def _drop_label_metrics(asked, metrics, config, notes):
+def _drop_label_metrics(asked, metrics, config, notes, domains):
     """Without class labels only the label-free groups remain (asking for the others fails)."""
     d = config.data
     explicit = sorted(asked & set(LABEL_METRICS)) if metrics is not None else []
     if explicit:
         raise ValueError(
-            f"--dataset={d.dataset} (domains {d.domain_a}, {d.domain_b}) has no class labels, "
+            f"--dataset={d.dataset} (domains {', '.join(sorted(domains))}) has no class labels, "
             f"so {', '.join(explicit)} accuracy cannot be measured: drop it from --metrics "
             "(FID/KID and the domain score need no labels), or evaluate on a labelled "
             "dataset such as --dataset=digits."
@@ -238,6 +293,47 @@ def _check_uda(asked, metrics, model, config):
     return asked - {"uda"}
 
 
+def _check_applicable(asked, metrics, model, config, kinds, directions):
+    """``transfer`` needs a translation path, ``class`` a class-conditional generator,
+    ``paired`` a method on paired data: asked for by name where they do not apply, they are an
+    error; by default they are left out."""
+    data_kind = getattr(type(model), "DATA", None)
+    rules = {
+        "transfer": (
+            bool(directions) or conditional.CONDITIONAL_TRANSLATION in kinds or not kinds,
+            "transfer accuracy measures a translation path (an image in, or an image and a "
+            "target-domain one-hot)",
+        ),
+        "class": (
+            conditional.CONDITIONAL_GENERATE in kinds,
+            "class accuracy measures a class-conditional generator (a path taking noise and a "
+            "one-hot class, e.g. --method=cgan)",
+        ),
+        "paired": (
+            data_kind == "paired",
+            "L1/PSNR to the paired target needs a method trained on paired data (e.g. "
+            "--method=pix2pix)",
+        ),
+    }
+    for group, (applies, what) in rules.items():
+        if group in asked and not applies:
+            if metrics is not None and group in metrics:
+                raise ValueError(
+                    f"--metrics={group}: {what}; {config.method} has none. Drop {group} from "
+                    f"--metrics (choose from {', '.join(METRIC_GROUPS)})."
+                )
+            asked = asked - {group}
+    return asked
+
+
+def _class_judge_name(config, domain, labels):
+    """The digit classifier judging ``domain``'s classes: its own, or for a derived style
+    domain (mnist_thick ...) that of the domain it is rendered from; None without labels."""
+    if labels is None:
+        return None
+    return classifiers.derived_base(config.data.dataset, domain) or domain
+
+
 def _load_judges(config, has_labels, cache_root, train_kwargs):
     """{"domain": A-vs-B judge, <domain>: class judge ...} and the FID feature space name."""
     a, b = config.data.domain_a, config.data.domain_b
@@ -252,6 +348,11 @@ def _load_judges(config, has_labels, cache_root, train_kwargs):
 def _score_direction(x_tr, src, dst, x_test, judges, config, asked, inception, has_labels):
     """(figures of one translated direction, its baselines)."""
     (x_src, y_src), (x_dst, y_dst) = x_test[src], x_test[dst]
+    paired, paired_base = {"l1": None, "psnr": None}, {"identity_l1": None, "identity_psnr": None}
+    if "paired" in asked:
+        # The embedded aligned digit domains are written in the same order: example i of the
+        # target is the paired target of example i of the source.
+        paired, paired_base = conditional.paired_scores(x_tr, x_src, x_dst)
     domain_judge = judges["domain"]
     target_class = 1 if dst == config.data.domain_b else 0
     offset = label_offset(src, dst)
@@ -262,12 +363,14 @@ def _score_direction(x_tr, src, dst, x_test, judges, config, asked, inception, h
         "label_offset": offset,
         "transfer_accuracy": None,
         "domain_score": _accuracy(domain_judge.predict(x_tr), target_class),
+        **paired,
     }
     base = {
         "identity_accuracy": None,
         "identity_domain_score": _accuracy(domain_judge.predict(x_src), target_class),
         "source_only_accuracy": None,
         "oracle_accuracy": None,
+        **paired_base,
     }
     if has_labels:
         judge_dst, judge_src = judges[dst], judges[src]
@@ -343,7 +446,7 @@ def _judge_notes(judges):
     notes = []
     for name, j in judges.items():
         bar = classifiers.accuracy_bar(name)
-        if name != "domain" and j.info["test_accuracy"] < bar:
+        if name not in DOMAIN_JUDGES and j.info["test_accuracy"] < bar:
             notes.append(
                 f"The {name} judge reaches only {j.info['test_accuracy']:.3f} test accuracy "
                 f"(bar {bar:.2f}; {j.info.get('train_examples')} training images): accuracies "
@@ -358,7 +461,7 @@ def _classifier_entries(judges):
             "test_accuracy": j.info["test_accuracy"],
             "train_examples": j.info.get("train_examples"),
             "test_examples": j.info.get("test_examples"),
-            "below_bar": name != "domain"
+            "below_bar": name not in DOMAIN_JUDGES
             and j.info["test_accuracy"] < classifiers.accuracy_bar(name),
             "path": j.path,
         }
@@ -387,6 +490,76 @@ def _write_reports(result, grid, model_dir, step, writer):
 # -- evaluation ---------------------------------------------------------------------------------
 
 
+def _measured_domains(model, config, directions, kinds):
+    """Every domain whose test images a figure reads."""
+    domains = set()
+    if directions or not kinds:
+        domains |= {config.data.domain_a, config.data.domain_b}
+    for path in kinds.values():
+        if conditional.path_kind(path) in GENERATE_KINDS and path.target_domain is not None:
+            domains.add(path.target_domain)
+    for path in _paths_of_kind(model, conditional.CONDITIONAL_TRANSLATION).values():
+        domains |= set(next(s for s in path.inputs if s.kind == "onehot").labels)
+    return sorted(domains)
+
+
+def _score_generate_paths(paths, config, x_test, judges, asked, notes, load):
+    """{path: figures} of the (conditional) generate paths and their grid rows."""
+    out, rows = {}, []
+    n = config.eval.eval_examples
+    for name, path in paths.items():
+        target = path.target_domain
+        if target not in x_test:
+            notes.append(f"Path {name!r} names no target domain: its samples are not measured.")
+            continue
+        judge_name = _class_judge_name(config, target, x_test[target][1])
+        if judge_name is None:
+            notes.append(
+                f"{target} has no class labels, so path {name!r} has no digit classifier to "
+                "judge its samples: class accuracy and FID skipped."
+            )
+            continue
+        judges[judge_name] = load("class", judge_name)
+        x_train = None
+        if "fid" in asked:
+            x_train = _train_arrays(config, target, len(x_test[target][0]))[0]
+        entry, fake, classes = conditional.score_generate(
+            path, n, x_test[target], judges[judge_name], asked, x_train
+        )
+        out[name] = {"path": name, "class_judge": judge_name, **entry}
+        if "samples" in asked:
+            rows += [(f"{name} {label}", x) for label, x in
+                     conditional.generate_grid_rows(path, fake, classes)]  # fmt: skip
+    return out, rows
+
+
+def _score_translation_paths(paths, config, x_test, judges, asked, notes, load):
+    """{path: figures} of the image + one-hot paths and their grid rows."""
+    out, rows = {}, []
+    for name, path in paths.items():
+        domains = tuple(next(s for s in path.inputs if s.kind == "onehot").labels)
+        judges["domains"] = load("domains", *domains)
+        class_judges = {}
+        for domain in domains:
+            judge_name = _class_judge_name(config, domain, x_test[domain][1])
+            if judge_name is not None and asked & {"transfer", "fid"}:
+                judges[judge_name] = load("class", judge_name)
+                class_judges[domain] = (judge_name, judges[judge_name])
+        missing = [d for d in domains if d not in class_judges]
+        if missing and "transfer" in asked:
+            notes.append(
+                f"{', '.join(missing)} ha{'s' if len(missing) == 1 else 've'} no class labels: "
+                f"class preservation into {'it' if len(missing) == 1 else 'them'} is not measured."
+            )
+        out[name] = {"path": name, **conditional.score_conditional_translation(
+            path, domains, x_test, judges["domains"], class_judges, asked,
+            config.eval.eval_examples,
+        )}  # fmt: skip
+        if "samples" in asked:
+            rows += conditional.translation_grid_rows(path, domains, x_test)
+    return out, rows
+
+
 def evaluate(
     model, config, step, writer=None, *, metrics=None, cache_root=None, classifier_kwargs=None
 ):
@@ -394,27 +567,43 @@ def evaluate(
 
     ``metrics``: the groups to compute, a subset of ``METRIC_GROUPS``; None = every group that
     applies (label metrics are then skipped with a note on datasets without labels; asking for
-    them explicitly there raises ValueError). ``cache_root`` overrides where classifiers are
-    cached; ``classifier_kwargs`` (epochs, train_limit ...) how missing ones are trained.
+    them explicitly there raises ValueError, as does asking for ``class`` or ``paired`` where
+    the method has no such path). ``cache_root`` overrides where classifiers are cached;
+    ``classifier_kwargs`` (epochs, train_limit ...) how missing ones are trained.
     """
     started = time.perf_counter()
     d = config.data
     a, b = d.domain_a, d.domain_b
     notes = []
     asked = _metric_groups(metrics)
-    x_test = {dom: _test_arrays(config, dom) for dom in (a, b)}
+    directions = translation_directions(model, config)
+    generate_paths = _paths_of_kind(model, *GENERATE_KINDS)
+    translation_paths = _paths_of_kind(model, conditional.CONDITIONAL_TRANSLATION)
+    kinds = {n: p for n, p in model.translation_paths().items() if conditional.path_kind(p)}
+    path_kinds = {conditional.path_kind(p) for p in kinds.values()}
+    domains = _measured_domains(model, config, directions, kinds)
+    x_test = {dom: _test_arrays(config, dom) for dom in domains}
     has_labels = all(y is not None for _, y in x_test.values())
+    asked = _check_applicable(asked, metrics, model, config, path_kinds, directions)
     if not has_labels:
-        asked = _drop_label_metrics(asked, metrics, config, notes)
+        asked = _drop_label_metrics(asked, metrics, config, notes, domains)
     asked = _check_uda(asked, metrics, model, config)
-    judges, feature_space = _load_judges(config, has_labels, cache_root, classifier_kwargs or {})
+    train_kwargs = classifier_kwargs or {}
+
+    def load(kind, *names):
+        return _judge(kind, config, *names, cache_root=cache_root, **train_kwargs)
+
+    judges, feature_space = {}, "digit" if d.dataset == "digits" else "class-classifier"
+    if directions or not kinds:
+        judges, feature_space = _load_judges(config, has_labels, cache_root, train_kwargs)
+    elif not has_labels:
+        feature_space = "domain-classifier"
     inception = None
-    if "fid" in asked and config.eval.inception_weights:
+    if "fid" in asked and config.eval.inception_weights and directions:
         inception = _inception_features(config.eval.inception_weights)
 
-    directions = translation_directions(model, config)
     notes += unmeasured_paths(model)
-    if not directions:
+    if not directions and not kinds:
         notes.append(
             f"{config.method} has no translation path between {a} and {b}: only classifier "
             "figures are reported."
@@ -426,12 +615,21 @@ def evaluate(
             translated[role], src, dst, x_test, judges, config, asked, inception, has_labels
         )
         per_direction[role] = {"path": path, **entry}
+    generated, generate_rows = _score_generate_paths(
+        generate_paths, config, x_test, judges, asked, notes, load
+    )
+    conditioned, translation_rows = _score_translation_paths(
+        translation_paths, config, x_test, judges, asked, notes, load
+    )
     grid = None
-    if "samples" in asked and directions:
-        rows = _sample_rows(model, directions, x_test, translated)
-        grid = grids.image_grid(
-            [r for _, r in rows], max_cols=GRID_IMAGES, labels=[n for n, _ in rows]
-        )
+    rows = []
+    if "samples" in asked:
+        if directions:
+            rows += _sample_rows(model, directions, x_test, translated)
+        rows += generate_rows + translation_rows
+    if rows:
+        cols = max(GRID_IMAGES, *(len(r) for _, r in rows))
+        grid = grids.image_grid([r for _, r in rows], max_cols=cols, labels=[n for n, _ in rows])
 
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -439,11 +637,15 @@ def evaluate(
         "method": config.method,
         "dataset": d.dataset,
         "domains": {"a": a, "b": b},
+        "measured_domains": domains,
         "eval_examples": int(config.eval.eval_examples),
         "has_labels": has_labels,
         "feature_space": feature_space,
+        "metric_groups": [g for g in METRIC_GROUPS if g in asked],
         "directions": per_direction,
         "baselines": baselines,
+        "generated": generated,
+        "conditional": conditioned,
         "uda": _uda_scores(model, x_test, judges, config) if "uda" in asked else None,
         "classifiers": _classifier_entries(judges),
         "notes": notes + _judge_notes(judges),
@@ -485,6 +687,31 @@ def headline(result):
                 f"{fid_name} {role} {e['fid']:.2f} (identity {base['identity_fid']:.2f}), "
                 f"KID {e['kid']:.4f} ± {e['kid_std']:.4f}"
             )
+    for name, e in result.get("generated", {}).items():
+        if e.get("class_accuracy") is not None:
+            lines.append(
+                f"class accuracy {name} {_f(e['class_accuracy'], 3)} (real test images "
+                f"{_f(e['real_class_accuracy'], 3)}, judged by the {e['class_judge']} classifier)"
+            )
+        if e.get("fid") is not None:
+            lines.append(
+                f"{fid_name} {name} {e['fid']:.2f} (real train images {_f(e['real_fid'], 2)}), "
+                f"KID {e['kid']:.4f} ± {e['kid_std']:.4f}"
+            )
+    for name, e in result.get("conditional", {}).items():
+        avg = e["average"]
+        lines.append(
+            f"{name} averaged over {len(e['targets'])} target domains: domain accuracy "
+            f"{_f(avg['domain_accuracy'], 2)}, class preservation "
+            f"{_f(avg['class_preservation'], 2)}, {fid_name} {_f(avg['fid'], 2)}"
+        )
+    for role, e in result["directions"].items():
+        if e.get("l1") is not None:
+            base = result["baselines"][role]
+            lines.append(
+                f"paired {role} L1 {e['l1']:.4f}, PSNR {e['psnr']:.2f} dB (identity L1 "
+                f"{base['identity_l1']:.4f}, PSNR {base['identity_psnr']:.2f} dB)"
+            )
     weak = [n for n, c in result["classifiers"].items() if c.get("below_bar")]
     if weak:
         lines.append(
@@ -503,10 +730,14 @@ def markdown(result):
     """metrics.md: the figures as tables."""
     a, b = result["domains"]["a"], result["domains"]["b"]
     fid_name = _fid_name(result)
+    if result["directions"] or not result.get("measured_domains"):
+        named = f"domains A = `{a}`, B = `{b}`"
+    else:
+        named = "domains " + ", ".join(f"`{m}`" for m in result["measured_domains"])
     out = [
         f"# Evaluation: {result['method']} at step {result['step']}",
         "",
-        f"Dataset `{result['dataset']}`, domains A = `{a}`, B = `{b}`; at most "
+        f"Dataset `{result['dataset']}`, {named}; at most "
         f"{result['eval_examples']} test images per domain. {fid_name} is measured on the "
         f"penultimate features of the target domain's "
         f"{'classifier' if result['has_labels'] else 'A-vs-B domain classifier'}, not "
@@ -560,9 +791,14 @@ def markdown(result):
             f"{_f(uda['oracle_accuracy'])} | {_f(uda['gap_closed'], 2)} |",
             "",
         ]
+    out += _paired_table(result) + _generated_tables(result, fid_name)
+    out += _conditional_tables(result, fid_name)
     out += ["| classifier | test accuracy | train images |", "|---|---|---|"]
     for name, c in result["classifiers"].items():
-        label = f"{a} vs {b} (domain)" if name == "domain" else f"{name} (digit class)"
+        label = {
+            "domain": f"{a} vs {b} (domain)",
+            "domains": "every domain of the run (domain)",
+        }.get(name, f"{name} (digit class)")
         weak = " (below its bar)" if c.get("below_bar") else ""
         out.append(f"| {label} | {_f(c['test_accuracy'])}{weak} | {c.get('train_examples')} |")
     out.append("")
@@ -571,18 +807,124 @@ def markdown(result):
     return "\n".join(out)
 
 
+def _paired_table(result):
+    rows = [(r, e) for r, e in result["directions"].items() if e.get("l1") is not None]
+    if not rows:
+        return []
+    out = [
+        "Paired test images: the translation against its aligned target; identity = the "
+        "source image itself against the target. L1 on [-1, 1] images (lower is better), "
+        "PSNR in dB (higher is better).",
+        "",
+        "| direction | L1 | PSNR (dB) | identity L1 | identity PSNR (dB) |",
+        "|---|---|---|---|---|",
+    ]
+    for role, e in rows:
+        base = result["baselines"][role]
+        out.append(
+            f"| {role} ({e['source']} → {e['target']}) | {e['l1']:.4f} | {e['psnr']:.2f} | "
+            f"{base['identity_l1']:.4f} | {base['identity_psnr']:.2f} |"
+        )
+    return out + [""]
+
+
+def _generated_tables(result, fid_name):
+    generated = result.get("generated") or {}
+    if not generated:
+        return []
+    out = [
+        f"Generated samples against the real test images of their domain. Real train images "
+        f"= the {fid_name} of as many real train images: the floor at this sample size. Class "
+        "accuracy: every class asked for equally often, read by the domain's digit "
+        "classifier; real = that classifier on the real test images (the ceiling).",
+        "",
+        f"| path | domain | samples | class accuracy | real class accuracy | {fid_name} | "
+        f"KID (± std) | real train images {fid_name} |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, e in generated.items():
+        kid = "n/a" if e.get("kid") is None else f"{e['kid']:.4f} ± {e['kid_std']:.4f}"
+        out.append(
+            f"| {name} | {e['target']} | {e['examples']} | {_f(e['class_accuracy'])} | "
+            f"{_f(e['real_class_accuracy'])} | {_f(e['fid'], 2)} | {kid} | "
+            f"{_f(e['real_fid'], 2)} |"
+        )
+    out.append("")
+    for name, e in generated.items():
+        per_class = e.get("per_class_accuracy")
+        if per_class:
+            out += [
+                f"Class accuracy of `{name}` per class asked for:",
+                "",
+                "| " + " | ".join(["class", *per_class]) + " |",
+                "|" + "---|" * (len(per_class) + 1),
+                "| " + " | ".join(["accuracy", *(_f(v, 2) for v in per_class.values())]) + " |",
+                "",
+            ]
+    return out
+
+
+def _conditional_tables(result, fid_name):
+    out = []
+    for name, e in (result.get("conditional") or {}).items():
+        out += [
+            f"`{name}`: the test images of every other domain translated into each target "
+            "domain. Domain accuracy: the run's all-domain classifier assigns the target; "
+            "class preservation: the target's digit classifier (of mnist for a domain without "
+            "one) reads the source image's class.",
+            "",
+            f"| target domain | images | domain accuracy | class preservation (judge) | "
+            f"{fid_name} | KID (± std) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for target, t in e["targets"].items():
+            kid = "n/a" if t.get("kid") is None else f"{t['kid']:.4f} ± {t['kid_std']:.4f}"
+            judge = f" ({t['class_judge']})" if t.get("class_judge") else ""
+            out.append(
+                f"| {target} | {t['examples']} | {_f(t['domain_accuracy'])} | "
+                f"{_f(t['class_preservation'])}{judge} | {_f(t['fid'], 2)} | {kid} |"
+            )
+        avg = e["average"]
+        out += [
+            f"| **average** | | {_f(avg['domain_accuracy'])} | {_f(avg['class_preservation'])} "
+            f"| {_f(avg['fid'], 2)} | {_f(avg['kid'], 4)} |",
+            "",
+            f"Sample grid of `{name}`: one row per source image; columns: the source, then its "
+            f"translation into {', '.join(e['domains'])}.",
+            "",
+        ]
+    return out
+
+
 def write_summaries(writer, result, grid=None):
     import tensorflow as tf
 
     step = result["step"]
     with writer.as_default(step=step):
         for role, e in result["directions"].items():
-            for key in ("transfer_accuracy", "domain_score", "fid", "kid", "inception_fid"):
+            for key in (
+                "transfer_accuracy",
+                "domain_score",
+                "fid",
+                "kid",
+                "inception_fid",
+                "l1",
+                "psnr",
+            ):
                 if e.get(key) is not None:
                     tf.summary.scalar(f"eval/{role}/{key}", e[key])
             for key, value in result["baselines"][role].items():
                 if value is not None:
                     tf.summary.scalar(f"eval/{role}/baseline_{key}", value)
+        for name, e in (result.get("generated") or {}).items():
+            for key in ("class_accuracy", "fid", "kid"):
+                if e.get(key) is not None:
+                    tf.summary.scalar(f"eval/{name}/{key}", e[key])
+        for name, e in (result.get("conditional") or {}).items():
+            for target, t in [*e["targets"].items(), ("average", e["average"])]:
+                for key in ("domain_accuracy", "class_preservation", "fid"):
+                    if t.get(key) is not None:
+                        tf.summary.scalar(f"eval/{name}/{target}/{key}", t[key])
         if result.get("uda"):
             for key in ("accuracy", "gap_closed"):
                 if result["uda"][key] is not None:

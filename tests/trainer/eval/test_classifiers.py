@@ -223,3 +223,23 @@ def test_full_mnist_m_classifier_is_good_enough_to_judge(digits_data_dir, tmp_pa
     # The bar is 0.95 (runs measure 0.943-0.958; reports name the judge when it misses); a
     # fixed-image recipe reaches 0.933, so anything under 0.94 means the recipe regressed.
     assert judge.test_accuracy >= 0.94, judge.info
+
+
+def test_derived_style_domains_render_from_their_base_with_its_labels(digits_data_dir):
+    x, y = classifiers.domain_arrays("digits", "mnist", "test", data_dir=digits_data_dir, limit=16)
+    thick, y_thick = classifiers.domain_arrays(
+        "digits", "mnist_thick", "test", data_dir=digits_data_dir, limit=16
+    )
+    np.testing.assert_array_equal(y, y_thick)
+    # Dilated strokes: never darker anywhere, brighter in total.
+    assert (thick >= x).all() and thick.sum() > 1.2 * x.sum()
+    assert classifiers.derived_base("digits", "mnist_thick") == "mnist"
+    assert classifiers.derived_base("digits", "mnist_m") is None
+
+
+def test_domains_classifier_needs_distinct_domains(digits_data_dir, tmp_path):
+    for domains in (("mnist",), ("mnist", "mnist")):
+        with pytest.raises(ValueError, match="two or more distinct domains"):
+            classifiers.domains_classifier(
+                "digits", domains, data_dir=digits_data_dir, cache_root=str(tmp_path)
+            )

@@ -85,23 +85,24 @@ def test_metrics_json_schema_and_markdown(identity_result):
         saved = json.load(f)
     assert saved == json.loads(json.dumps(result))
     expected_keys = {
-        "schema_version", "step", "method", "dataset", "domains", "eval_examples", "has_labels",
-        "feature_space", "directions", "baselines", "uda", "classifiers", "notes", "headline",
-        "seconds", "files",
+        "schema_version", "step", "method", "dataset", "domains", "measured_domains",
+        "eval_examples", "has_labels",
+        "feature_space", "metric_groups", "directions", "baselines", "generated", "conditional",
+        "uda", "classifiers", "notes", "headline", "seconds", "files",
     }  # fmt: skip
     assert set(saved) == expected_keys
-    assert saved["schema_version"] == 1 and saved["step"] == 7 and saved["method"] == "identity"
+    assert saved["schema_version"] == 2 and saved["step"] == 7 and saved["method"] == "identity"
     assert saved["domains"] == {"a": "mnist", "b": "mnist_m"} and saved["has_labels"]
     assert saved["feature_space"] == "digit" and saved["uda"] is None
     direction_keys = {
         "path", "source", "target", "examples", "label_offset", "transfer_accuracy",
         "domain_score", "fid", "kid", "kid_std", "inception_fid", "inception_kid",
-        "inception_kid_std",
+        "inception_kid_std", "l1", "psnr",
     }  # fmt: skip
     assert set(saved["directions"]["a2b"]) == direction_keys
     baseline_keys = {
         "identity_accuracy", "identity_domain_score", "identity_fid", "identity_kid",
-        "source_only_accuracy", "oracle_accuracy",
+        "source_only_accuracy", "oracle_accuracy", "identity_l1", "identity_psnr",
     }  # fmt: skip
     assert set(saved["baselines"]["b2a"]) == baseline_keys
     assert set(saved["classifiers"]) == {"domain", "mnist", "mnist_m"}

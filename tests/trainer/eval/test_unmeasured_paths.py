@@ -1,22 +1,25 @@
-"""Evaluation measures single-image paths and names the ones it cannot measure yet."""
-
-import pytest
+"""Evaluation measures every path of a known input combination and names any other one."""
 
 from trainer.eval import evaluate
-from trainer.methods import registry
+from trainer.methods import paths, registry
 
 
-@pytest.mark.parametrize(
-    "method, path, inputs",
-    [("gan", "generate", "z (noise)"), ("stargan", "translate", "target_domain (onehot)")],
-)
-def test_paths_with_noise_or_a_condition_are_skipped_with_a_note(
-    method, path, inputs, method_config
-):
-    model = registry.build(method_config(method))
-    assert evaluate.translation_directions(model, model.config) == []
-    notes = evaluate.unmeasured_paths(model)
-    assert len(notes) == 1 and repr(path) in notes[0] and inputs in notes[0], notes
+class OddModel:
+    CAPABILITIES = frozenset()
+
+    def translation_paths(self):
+        return {
+            "odd": paths.Path(
+                model=None,
+                inputs=(paths.Image("image"), paths.Noise("z")),
+                outputs=(paths.Image("translated"),),
+            )
+        }
+
+
+def test_a_path_of_an_unknown_input_combination_is_named():
+    notes = evaluate.unmeasured_paths(OddModel())
+    assert len(notes) == 1 and "'odd'" in notes[0] and "image (image), z (noise)" in notes[0]
 
 
 def test_single_image_paths_are_measured(method_config):
