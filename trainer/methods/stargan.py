@@ -13,8 +13,8 @@ The paper's choices, kept as defaults:
   with c' the source domain and c a target drawn at random per example.
 - ``--n_critic=5``: one training step is five critic updates, each on its own batch, and one
   generator update on the last of them (the data pipeline hands over the five batches
-  concatenated). Adam 1e-4, (0.5, 0.999); the learning rate decays linearly to 0 over the
-  second half of ``--train_steps``.
+  concatenated). Adam 1e-4, (0.5, 0.999); both learning rates decay linearly to 0 over the
+  second half of ``--train_steps`` (D's schedule counts its n_critic updates per step).
 
 Mask vector (training on several datasets whose label sets differ): ``--domain_groups=
 "dataset=mnist,mnist_m,digits;style=mnist_inverted,mnist_colored,mnist_thick"``. Each example
