@@ -426,3 +426,87 @@ def test_run_cli_non_square_image_is_the_one_preprocessing(tiny_export, tmp_path
     y = np.asarray(model(imaging.to_float(imaging.load(str(src), 16))[None], training=False))[0]
     diff = np.asarray(Image.open(dst)).astype(int) - imaging.to_uint8(y).astype(int)
     assert np.abs(diff).max() <= 1
+
+
+# -- a trained StarGAN: the target domain chosen by name ---------------------------------------
+
+
+def _digit_pngs(folder, n=3, size=24):
+    """``n`` PNGs of a bright digit-like stroke on black, each a little different."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        pixels = np.zeros((size, size, 3), np.uint8)
+        pixels[4 : size - 4, 8 + i : 12 + i] = 255
+        pixels[4:8, 6 : size - 6] = 255
+        paths.append(folder / f"{i}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_trained_stargan_translator_takes_the_domain_by_name(trained_stargan, fmt):
+    from trainer import checkpoints
+
+    t = Translator(trained_stargan[fmt], threads=1)
+    domains = list(trained_stargan["domains"])
+    assert t.target_domains == domains
+    model = checkpoints.load_trained(trained_stargan["model_dir"]).model
+    image = np.random.default_rng(5).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    x = imaging.to_float(imaging.fit(image, trained_stargan["size"]))[None]
+    outputs = {}
+    for name in domains:
+        got = t.translate(image, target_domain=name)
+        want = imaging.to_uint8(np.asarray(model.translate(x, name))[0])
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, name
+        # By name, by index and by the graph's one-hot: one answer.
+        np.testing.assert_array_equal(t.translate(image, target_domain=domains.index(name)), got)
+        outputs[name] = got
+    # The trained G(x, c) depends on c: each target domain gives another image.
+    for a in domains:
+        for b in domains:
+            if a < b:
+                assert np.abs(outputs[a].astype(int) - outputs[b].astype(int)).max() > 2, (a, b)
+    with pytest.raises(ValueError, match="Unknown target_domain 'svhn': choose one of mnist, "):
+        t.translate(image, target_domain="svhn")
+    with pytest.raises(ValueError, match="needs target_domain="):
+        t.translate(image)
+
+
+def test_trained_stargan_through_the_run_cli(trained_stargan, run_module, tmp_path):
+    inputs = _digit_pngs(tmp_path / "in")
+    t = Translator(trained_stargan["onnx"], threads=1)
+    for name in trained_stargan["domains"]:
+        out = tmp_path / name
+        proc = run_module(
+            "export.run",
+            f"--model={trained_stargan['onnx']}",
+            f"--input={tmp_path / 'in'}",
+            f"--output={out}",
+            f"--target_domain={name}",
+        )
+        assert sorted(os.listdir(out)) == ["0.png", "1.png", "2.png"], proc.stdout
+        for png in inputs:
+            got = np.asarray(Image.open(out / png.name).convert("RGB"))
+            np.testing.assert_array_equal(got, t.translate(str(png), target_domain=name))
+    proc = run_module(
+        "export.run",
+        f"--model={trained_stargan['onnx']}",
+        f"--input={inputs[0]}",
+        f"--output={tmp_path / 'x.png'}",
+        "--target_domain=svhn",
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "error: Unknown target_domain 'svhn': choose one of mnist, mnist_m, digits" in (
+        proc.stderr
+    )
+    assert not (tmp_path / "x.png").exists()
+    proc = run_module(
+        "export.run",
+        f"--model={trained_stargan['onnx']}",
+        f"--input={inputs[0]}",
+        f"--output={tmp_path / 'x.png'}",
+        check=False,
+    )
+    assert proc.returncode == 1 and "target_domain" in proc.stderr, proc.stderr

@@ -72,9 +72,10 @@ class _Server:
         self.sock.close()
 
 
-@pytest.fixture(params=["g.onnx", "g.tflite"])
-def conditional(request, export_dir):
-    model = os.path.join(export_dir, request.param)
+@pytest.fixture(params=["onnx", "tflite"])
+def conditional(request, trained_stargan):
+    """The service on a trained StarGAN's ``translate`` path (image + target_domain)."""
+    model = trained_stargan[request.param]
     with _Server(service.create_app(model, max_body_bytes=MAX_BODY, max_pixels=512 * 512)) as s:
         yield s.url, model
 
@@ -116,7 +117,27 @@ def test_translate_raw_and_multipart(conditional):
     assert health["status"] == "ok" and health["requests"] == 2
     meta = httpx.get(url + "/metadata").json()
     assert meta["file"] == os.path.basename(model)
-    assert meta["inputs"][1]["labels"] == ["mnist", "digits", "mnist_m"]
+    assert meta["inputs"][1]["labels"] == ["mnist", "mnist_m", "digits"]
+
+
+def test_the_target_domain_changes_the_answer(conditional):
+    """The trained G(x, c) answers each target domain with its own image, the runtime's."""
+    url, model = conditional
+    reference = Translator(model)
+    pixels = _image(7)
+    answers = {}
+    for domain in ("mnist", "mnist_m", "digits"):
+        r = httpx.post(
+            url + "/translate",
+            content=_png(pixels),
+            params={"target_domain": domain},
+            headers={"Content-Type": "image/png"},
+        )
+        assert r.status_code == 200, r.text
+        answers[domain] = _decode(r.content).astype(int)
+        np.testing.assert_array_equal(answers[domain], reference.translate(pixels, domain))
+    assert np.abs(answers["mnist"] - answers["mnist_m"]).max() > 2
+    assert np.abs(answers["mnist"] - answers["digits"]).max() > 2
 
 
 def test_concurrent_requests_get_their_own_results(conditional):
@@ -211,7 +232,12 @@ def test_streamed_body_over_limit_is_refused(conditional):
     "params,files,status,message",
     [
         ({}, None, 422, "pass target_domain"),
-        ({"target_domain": "svhn"}, None, 422, "Unknown target_domain 'svhn': choose one of"),
+        (
+            {"target_domain": "svhn"},
+            None,
+            422,
+            "Unknown target_domain 'svhn': choose one of mnist, mnist_m, digits",
+        ),
         ({"target_domain": "digits"}, {"other": ("x.png", b"x", "image/png")}, 400, "'image'"),
     ],
 )
@@ -250,14 +276,14 @@ def test_noise_path_is_refused(export_dir):
 
 
 @pytest.mark.slow
-def test_load_8_clients_no_failures(export_dir):
+def test_load_8_clients_no_failures(trained_stargan):
     """bench/service_load.py against the real CLI service: 8 clients, zero failed requests."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(
         [
             sys.executable,
             os.path.join(REPO, "bench", "service_load.py"),
-            f"--model={os.path.join(export_dir, 'g.onnx')}",
+            f"--model={trained_stargan['onnx']}",
             "--requests=200",
             "--concurrency=8",
             "--duration=60",

@@ -127,8 +127,7 @@ def _reference(export_dir, model_file, png, domain):
     x = imaging.to_float(imaging.load(png, 16))[None]
     feeds = {"image": x}
     if domain is not None:
-        domains = json.load(open(os.path.join(export_dir, "metadata.json")))["domains"]
-        feeds["target_domain"] = np.eye(len(domains), dtype=np.float32)[[domains.index(domain)]]
+        feeds["target_domain"] = _onehot(export_dir, domain)
     return x, ort.InferenceSession(os.path.join(export_dir, model_file)).run(None, feeds)[0]
 
 
@@ -155,13 +154,25 @@ def _choose_and_translate(page, png):
     return result
 
 
+def _export_of(request, which):
+    """(export dir, model file, target domain): the tiny unconditional a2b, or the trained
+    StarGAN's conditional ``translate`` path."""
+    if which == "a2b":
+        return request.getfixturevalue("export_dir"), "a2b.onnx", None
+    return request.getfixturevalue("trained_stargan")["export_dir"], "translate.onnx", "mnist_m"
+
+
+def _onehot(export_dir, domain):
+    domains = json.load(open(os.path.join(export_dir, "metadata.json")))["domains"]
+    return np.eye(len(domains), dtype=np.float32)[[domains.index(domain)]]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model_file,domain", [("a2b.onnx", None), ("g.onnx", "mnist_m")])
-def test_choose_translate_choose_translate_matches_onnxruntime(
-    browser, export_dir, tmp_path, model_file, domain
-):
+@pytest.mark.parametrize("which", ["a2b", "stargan"])
+def test_choose_translate_choose_translate_matches_onnxruntime(browser, request, tmp_path, which):
     """A person's sequence on non-square pictures: each output is ONNX Runtime's on that
     input, prepared by the one preprocessing (the page resizes as Pillow does)."""
+    export_dir, model_file, domain = _export_of(request, which)
     rng = np.random.default_rng(11)
     first = _png(tmp_path, "first.png", rng.integers(0, 256, (23, 37, 3), dtype=np.uint8))
     ramp = np.linspace(0, 255, 50 * 29 * 3).reshape(50, 29, 3).astype(np.uint8)
@@ -193,7 +204,7 @@ def test_choose_translate_choose_translate_matches_onnxruntime(
                     None,
                     {
                         "image": page_input,
-                        **({"target_domain": np.eye(3, dtype=np.float32)[[2]]} if domain else {}),
+                        **({"target_domain": _onehot(export_dir, domain)} if domain else {}),
                     },
                 )[0]
                 assert np.max(np.abs(output - own)) <= PARITY_BOUND
@@ -206,6 +217,39 @@ def test_choose_translate_choose_translate_matches_onnxruntime(
                 assert np.max(np.abs(shown - imaging.to_uint8(own[0]).astype(np.int32))) <= 1
         finally:
             page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            print("\n".join(console))
+            page.close()
+
+
+@pytest.mark.slow
+def test_domain_picker_drives_the_trained_stargan(browser, trained_stargan, tmp_path):
+    """The picker lists the trained model's domains in order; each choice is the one-hot ONNX
+    Runtime gets, and each domain gives its own picture."""
+    export_dir = trained_stargan["export_dir"]
+    ramp = np.linspace(0, 255, 16 * 16 * 3).reshape(16, 16, 3).astype(np.uint8)
+    console = []
+    with _serve(export_dir) as url:
+        page = _open(browser, url, console)
+        try:
+            assert page.evaluate("window.demo.state") == "ready", console
+            page.select_option("#model", "translate.onnx")
+            page.wait_for_function("window.demo.state !== 'loading'")
+            assert page.is_visible("#domain-label")
+            labels = page.eval_on_selector_all("#domain option", "els => els.map(e => e.text)")
+            assert labels == list(trained_stargan["domains"])
+            outputs = {}
+            for domain in labels:
+                page.select_option("#domain", label=domain)
+                # The same picture under a new name: a new choice the page reacts to.
+                png = _png(tmp_path, f"ramp_{domain}.png", ramp)
+                result = _choose_and_translate(page, png)
+                out = np.asarray(result["lastOutput"], np.float32).reshape(result["lastShape"])
+                _, expected = _reference(export_dir, "translate.onnx", png, domain)
+                assert np.max(np.abs(out - expected)) <= 2 / 127.5, domain
+                outputs[domain] = out
+            assert np.max(np.abs(outputs["mnist"] - outputs["mnist_m"])) > 0.02
+            assert np.max(np.abs(outputs["mnist"] - outputs["digits"])) > 0.02
+        finally:
             print("\n".join(console))
             page.close()
 

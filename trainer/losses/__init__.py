@@ -19,7 +19,7 @@ from trainer.losses.adversarial import (
     wgan_critic,
     wgan_generator,
 )
-from trainer.losses.classification import softmax_cross_entropy
+from trainer.losses.classification import group_softmax_cross_entropy, softmax_cross_entropy
 from trainer.losses.divergence import gaussian_kl, unit_variance_kl
 from trainer.losses.reconstruction import l1, l2
 from trainer.losses.vae import fixed_variance_sample, vae_loss
@@ -31,6 +31,7 @@ __all__ = [
     "gan_loss",
     "gaussian_kl",
     "gradient_penalty",
+    "group_softmax_cross_entropy",
     "hinge_discriminator",
     "hinge_generator",
     "l1",

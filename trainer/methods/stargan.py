@@ -13,15 +13,15 @@ The paper's choices, kept as defaults:
   with c' the source domain and c a target drawn at random per example.
 - ``--n_critic=5``: one training step is five critic updates, each on its own batch, and one
   generator update on the last of them (the data pipeline hands over the five batches
-  concatenated). Adam 1e-4, (0.5, 0.999); the learning rate decays linearly to 0 over the
-  second half of ``--train_steps``.
+  concatenated). Adam 1e-4, (0.5, 0.999); both learning rates decay linearly to 0 over the
+  second half of ``--train_steps`` (D's schedule counts its n_critic updates per step).
 
 Mask vector (training on several datasets whose label sets differ): ``--domain_groups=
 "dataset=mnist,mnist_m,digits;style=mnist_inverted,mnist_colored,mnist_thick"``. Each example
 is labelled only within its own group (its dataset); the condition is [c_1, c_2, m] with m the
 one-hot of the group (G derives m from c, see ``GroupMask``); targets are drawn within the
 example's own group, and the classification loss on D_cls uses only the logits of that group
-(``group_cross_entropy``), as in the paper. The exported condition input lists every label in
+(``losses.group_softmax_cross_entropy``), as in the paper. The exported condition input lists every label in
 order with its group, so a runtime picks one label (``--target_domain=NAME``) and sets its
 entry; the graph adds the mask.
 
@@ -29,33 +29,15 @@ Path ``translate``: (``image`` [N,S,S,3] in [-1, 1], ``target_domain`` one-hot [
 ``translated``.
 """
 
+import keras
 import tensorflow as tf
 
 from trainer import losses
 from trainer.data.multi_domain import domain_groups
-from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.base import HParam, LinearDecay, TranslationModel, unique_variables
 from trainer.methods.hparams import GAN_LOSSES
 from trainer.methods.paths import Image, OneHot, Path
 from trainer.networks.stargan_nets import stargan_discriminator, stargan_generator
-
-NEG_INF = -1e9
-
-
-def group_cross_entropy(labels, logits, group_of_label):
-    """Softmax cross-entropy of ``labels`` over the logits of each label's own group only.
-
-    ``labels`` [B] index the D logits; ``group_of_label`` [D] gives each label's group. The
-    logits of other groups are masked out (set to -1e9) before the softmax, so an example of
-    dataset 1 is never pushed towards or away from dataset 2's labels, which it does not have.
-    With one group this is the plain softmax cross-entropy over all D labels.
-    """
-    labels = tf.cast(labels, tf.int32)
-    group_of_label = tf.cast(group_of_label, tf.int32)
-    logits = tf.cast(logits, tf.float32)
-    own = tf.gather(group_of_label, labels)
-    same = tf.equal(group_of_label[None, :], own[:, None])
-    masked = tf.where(same, logits, tf.fill(tf.shape(logits), NEG_INF))
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=masked)
 
 
 def random_targets(labels, group_of_label, group_offsets, group_sizes, seed=None):
@@ -131,6 +113,33 @@ class StarGAN(TranslationModel):
     def players(self):
         return {"gen": [self.gen], "disc": [self.disc]}
 
+    def make_optimizers(self, total_steps):
+        """Adam per player; each learning-rate schedule counts that player's own updates.
+
+        A Keras schedule is evaluated at the optimizer's iteration count, and D is updated
+        ``n_critic`` times per training step: a schedule in training steps would start D's
+        decay n_critic times too early and hold D's rate at 0 from ``train_steps / n_critic``
+        on, leaving G to exploit a frozen critic (its outputs stop depending on x and c).
+        Both rates here decay over the same training steps, as in the paper.
+        """
+        hp = self.hp
+        decay_start = hp.decay_start_step if hp.decay_start_step >= 0 else total_steps // 2
+        updates = {"gen": 1, "disc": hp.n_critic}
+        for name, networks in self.players().items():
+            n = updates[name]
+            schedule = LinearDecay(hp.lr, decay_start * n, total_steps * n)
+            kwargs = dict(learning_rate=schedule, beta_1=hp.beta_1, beta_2=hp.beta_2)
+            if hp.weight_decay > 0:
+                opt = keras.optimizers.AdamW(weight_decay=hp.weight_decay, **kwargs, name=name)
+            else:
+                opt = keras.optimizers.Adam(**kwargs, name=name)
+            if self.config.train.mixed_precision:
+                opt = keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale")
+            opt.build(unique_variables(networks))
+            self.optimizers[name] = opt
+        self.built = True
+        return self.optimizers
+
     def one_hot(self, labels):
         return tf.one_hot(tf.cast(labels, tf.int32), len(self.labels), dtype=tf.float32)
 
@@ -149,7 +158,10 @@ class StarGAN(TranslationModel):
         _, real_cls = self.disc(x, training=True)
         return {
             **self.adversarial_terms("d", d_src, x, fake),
-            "d_cls": (hp.lambda_cls, group_cross_entropy(source, real_cls, self.group_of_label)),
+            "d_cls": (
+                hp.lambda_cls,
+                losses.group_softmax_cross_entropy(source, real_cls, self.group_of_label),
+            ),
         }
 
     def generator_terms(self, x, source, target):
@@ -159,7 +171,10 @@ class StarGAN(TranslationModel):
         back = self.gen([fake, self.one_hot(source)], training=True)
         return {
             "g_adv": (1.0, self.gan.generator(fake_src)),
-            "g_cls": (hp.lambda_cls, group_cross_entropy(target, fake_cls, self.group_of_label)),
+            "g_cls": (
+                hp.lambda_cls,
+                losses.group_softmax_cross_entropy(target, fake_cls, self.group_of_label),
+            ),
             "rec": (hp.lambda_rec, losses.l1(back, x)),
         }
 

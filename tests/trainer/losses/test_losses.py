@@ -70,6 +70,28 @@ def test_gradient_penalty_by_hand_on_a_quadratic_critic():
     np.testing.assert_allclose(gp, (eps * 6.0 - 1.0) ** 2, rtol=1e-5)
 
 
+def test_gradient_penalty_interpolates_each_example_with_its_own_eps():
+    # D(x) = 0.5 * sum(x^2): the penalty of example i is (||x_hat_i|| - 1)^2 with
+    # x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i, from that example's own pair and eps.
+    # real_0 = 3 and real_1 = -1 everywhere, fake_0 = 1 and fake_1 = 2 (4 entries, norm 2x).
+    def critic(x, training=True):
+        return 0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])
+
+    real = tf.constant(np.stack([np.full((2, 2, 1), 3.0), np.full((2, 2, 1), -1.0)]), tf.float32)
+    fake = tf.constant(np.stack([np.full((2, 2, 1), 1.0), np.full((2, 2, 1), 2.0)]), tf.float32)
+    eps = tf.random.stateless_uniform([2, 1, 1, 1], seed=(5, 6)).numpy().ravel()
+    assert abs(eps[0] - eps[1]) > 1e-3  # one draw per example
+    value = eps * np.array([3.0, -1.0]) + (1 - eps) * np.array([1.0, 2.0])
+    expected = (np.abs(value) * 2.0 - 1.0) ** 2
+    gp = _np(losses.gradient_penalty(critic, real, fake, seed=(5, 6)))
+    np.testing.assert_allclose(gp, expected, rtol=1e-5)
+    # Swapping the examples swaps the penalties only if eps is swapped too: the pairs are
+    # never mixed across the batch.
+    swapped = _np(losses.gradient_penalty(critic, real[::-1], fake[::-1], seed=(5, 6)))
+    value = eps * np.array([-1.0, 3.0]) + (1 - eps) * np.array([2.0, 1.0])
+    np.testing.assert_allclose(swapped, (np.abs(value) * 2.0 - 1.0) ** 2, rtol=1e-5)
+
+
 def test_gradient_penalty_averages_a_patch_map_and_reads_dict_outputs():
     # A PatchGAN-like critic with 4 patch logits, each w * x at its own pixel, mean-reduced
     # per example: the gradient is w / 4 at every pixel, norm = |w| / 4 * sqrt(4) = |w| / 2.
@@ -106,3 +128,28 @@ def test_softmax_cross_entropy():
     np.testing.assert_allclose(
         _np(losses.softmax_cross_entropy([1, 0], logits)), [-np.log(0.75), -np.log(0.5)], rtol=1e-6
     )
+
+
+def test_group_softmax_cross_entropy_uses_only_the_labels_of_the_example_group():
+    # Labels 0-1 are dataset 0's, labels 2-4 dataset 1's (StarGAN's mask vector).
+    logits = tf.constant([[2.0, 0.0, 5.0, 5.0, 1.0], [2.0, 0.0, 5.0, 5.0, 1.0]])
+    groups = tf.constant([0, 0, 1, 1, 1])
+    loss = _np(losses.group_softmax_cross_entropy([0, 4], logits, groups))
+    # Example 0 (label 0): softmax over [2, 0] only; group 1's large logits do not count.
+    # Example 1 (label 4): softmax over [5, 5, 1].
+    expected = [np.log1p(np.exp(-2.0)), np.log(2 * np.exp(5.0) + np.exp(1.0)) - 1.0]
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    # One group: the plain softmax cross-entropy over every label.
+    np.testing.assert_allclose(
+        _np(losses.group_softmax_cross_entropy([3, 1], logits, tf.zeros([5], tf.int32))),
+        _np(losses.softmax_cross_entropy([3, 1], logits)),
+        rtol=1e-6,
+    )
+    # No gradient reaches another group's logits; the own group's all get one.
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = losses.group_softmax_cross_entropy([0, 4], logits, groups)
+    grad = tape.gradient(loss, logits).numpy()
+    assert np.all(grad[0, 2:] == 0) and np.all(grad[0, :2] != 0)
+    assert np.all(grad[1, :2] == 0) and np.all(grad[1, 2:] != 0)
+    assert np.all(np.isfinite(grad))

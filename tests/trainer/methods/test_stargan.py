@@ -12,7 +12,7 @@ from tests.trainer.methods.conditional_testing import (
     export_declared,
     make_config,
 )
-from trainer.methods.stargan import StarGAN, group_cross_entropy, random_targets
+from trainer.methods.stargan import StarGAN, random_targets
 from trainer.networks.stargan_nets import (
     GroupMask,
     TileCondition,
@@ -54,29 +54,6 @@ def test_paper_choices_are_the_defaults():
     assert hp["decay_start_step"].default == -1  # linear decay over the second half
     assert StarGAN.DATA == "multi_domain"
     assert {k for k, s in hp.items() if s.shape} >= {"filters", "domain_groups", "disc_layers"}
-
-
-def test_group_cross_entropy_on_known_inputs():
-    logits = tf.constant([[2.0, 0.0, 5.0, 5.0, 1.0]])
-    groups = tf.constant([0, 0, 1, 1, 1])
-    # Label 0 is in group 0: softmax over [2, 0] only; group 1's large logits do not count.
-    np.testing.assert_allclose(
-        group_cross_entropy([0], logits, groups), [np.log1p(np.exp(-2.0))], rtol=1e-6
-    )
-    # Label 4 is in group 1: softmax over [5, 5, 1].
-    expected = -(1.0 - np.log(2 * np.exp(5.0) + np.exp(1.0)))
-    np.testing.assert_allclose(group_cross_entropy([4], logits, groups), [expected], rtol=1e-6)
-    # One group: the plain softmax cross-entropy.
-    plain = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[3], logits=logits)
-    np.testing.assert_allclose(
-        group_cross_entropy([3], logits, tf.zeros([5], tf.int32)), plain, rtol=1e-6
-    )
-    # No gradient reaches the other group's logits.
-    with tf.GradientTape() as tape:
-        tape.watch(logits)
-        loss = group_cross_entropy([0], logits, groups)
-    grad = tape.gradient(loss, logits).numpy()
-    assert np.all(grad[0, 2:] == 0) and np.all(grad[0, :2] != 0)
 
 
 def test_random_targets_stay_in_the_example_group():
@@ -125,6 +102,24 @@ def test_a_step_is_n_critic_critic_updates_and_one_generator_update():
     np.testing.assert_allclose(float(out["gen_loss"]), float(expected), rtol=1e-5)
     expected = out["disc_d"] + hp.lambda_cls * out["d_cls"] + hp.gradient_penalty * out["gp_d"]
     np.testing.assert_allclose(float(out["disc_loss"]), float(expected), rtol=1e-5)
+
+
+def test_both_learning_rates_decay_over_the_same_training_steps():
+    # D takes n_critic updates per step: its schedule counts its own updates, so at every
+    # training step both players have the same rate (a schedule in steps would hold D's at 0
+    # from train_steps / n_critic on).
+    model = StarGAN(config(n_critic=5))
+    model.make_optimizers(total_steps=100)
+    gen, disc = model.optimizers["gen"], model.optimizers["disc"]
+
+    def rate(opt, iterations):
+        opt.iterations.assign(iterations)
+        return float(opt.learning_rate)
+
+    for step in (0, 20, 50, 60, 80, 99):
+        gen_lr = rate(gen, step)
+        np.testing.assert_allclose(rate(disc, 5 * step), gen_lr, rtol=1e-6)
+        assert gen_lr == pytest.approx(1e-4 * min(1.0, (100 - step) / 50), rel=1e-5)
 
 
 def test_the_target_domain_changes_the_translation():
