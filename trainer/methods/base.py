@@ -114,14 +114,27 @@ class TranslationModel(keras.Model):
             "b2a": image_path(ba, d.domain_b, d.domain_a, ba_description),
         }
 
+    def updates_per_step(self):
+        """``{player: optimizer updates in one training step}``; players not named make one.
+
+        A Keras schedule runs on its optimizer's update count, so each player's learning-rate
+        schedule is stretched by its own count: a critic updated ``n_critic`` times per step
+        decays over the same training steps as its generator (in training steps it would reach
+        a rate of 0 at ``train_steps / n_critic`` and leave G to exploit a frozen critic).
+        """
+        return {}
+
     def make_optimizers(self, total_steps):
-        """One optimizer per player, built on its variables (required under MirroredStrategy)."""
+        """One optimizer per player, built on its variables (required under MirroredStrategy),
+        each with the linear-decay schedule counted in its own updates (``updates_per_step``)."""
         hp = self.hp
         decay_start = hp.decay_start_step
         if decay_start < 0:
             decay_start = total_steps // 2
+        counts = self.updates_per_step()
         for name, networks in self.players().items():
-            schedule = LinearDecay(hp.lr, decay_start, total_steps)
+            n = int(counts.get(name, 1))
+            schedule = LinearDecay(hp.lr, decay_start * n, total_steps * n)
             kwargs = dict(learning_rate=schedule, beta_1=hp.beta_1, beta_2=hp.beta_2)
             if hp.weight_decay > 0:
                 opt = keras.optimizers.AdamW(weight_decay=hp.weight_decay, **kwargs, name=name)

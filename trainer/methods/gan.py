@@ -92,6 +92,10 @@ class GAN(TranslationModel):
     def players(self):
         return {"gen": [self.gen], "disc": [self.disc]}
 
+    def updates_per_step(self):
+        """D is updated ``n_critic`` times per step (its schedule counts those updates)."""
+        return {"disc": self.hp.n_critic}
+
     # -- conditioning hooks (cGAN overrides them) -----------------------------------------
     def generate(self, z, classes=None, training=False):
         return self.gen(z, training=training)

@@ -29,12 +29,11 @@ Path ``translate``: (``image`` [N,S,S,3] in [-1, 1], ``target_domain`` one-hot [
 ``translated``.
 """
 
-import keras
 import tensorflow as tf
 
 from trainer import losses
 from trainer.data.multi_domain import domain_groups
-from trainer.methods.base import HParam, LinearDecay, TranslationModel, unique_variables
+from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import GAN_LOSSES
 from trainer.methods.paths import Image, OneHot, Path
 from trainer.networks.stargan_nets import stargan_discriminator, stargan_generator
@@ -113,32 +112,10 @@ class StarGAN(TranslationModel):
     def players(self):
         return {"gen": [self.gen], "disc": [self.disc]}
 
-    def make_optimizers(self, total_steps):
-        """Adam per player; each learning-rate schedule counts that player's own updates.
-
-        A Keras schedule is evaluated at the optimizer's iteration count, and D is updated
-        ``n_critic`` times per training step: a schedule in training steps would start D's
-        decay n_critic times too early and hold D's rate at 0 from ``train_steps / n_critic``
-        on, leaving G to exploit a frozen critic (its outputs stop depending on x and c).
-        Both rates here decay over the same training steps, as in the paper.
-        """
-        hp = self.hp
-        decay_start = hp.decay_start_step if hp.decay_start_step >= 0 else total_steps // 2
-        updates = {"gen": 1, "disc": hp.n_critic}
-        for name, networks in self.players().items():
-            n = updates[name]
-            schedule = LinearDecay(hp.lr, decay_start * n, total_steps * n)
-            kwargs = dict(learning_rate=schedule, beta_1=hp.beta_1, beta_2=hp.beta_2)
-            if hp.weight_decay > 0:
-                opt = keras.optimizers.AdamW(weight_decay=hp.weight_decay, **kwargs, name=name)
-            else:
-                opt = keras.optimizers.Adam(**kwargs, name=name)
-            if self.config.train.mixed_precision:
-                opt = keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale")
-            opt.build(unique_variables(networks))
-            self.optimizers[name] = opt
-        self.built = True
-        return self.optimizers
+    def updates_per_step(self):
+        """D is updated ``n_critic`` times per step: its schedule counts those updates, so
+        both rates decay over the same training steps, as in the paper."""
+        return {"disc": self.hp.n_critic}
 
     def one_hot(self, labels):
         return tf.one_hot(tf.cast(labels, tf.int32), len(self.labels), dtype=tf.float32)

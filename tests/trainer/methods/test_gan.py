@@ -140,3 +140,21 @@ def test_generate_path_exports_with_its_declared_inputs(cls, tmp_path):
     if cls is CGAN:
         (spec,) = [s for s in onnx["inputs"] if s["name"] == "label"]
         assert spec["labels"] == [str(i) for i in range(10)]
+
+
+@pytest.mark.parametrize("cls", [GAN, CGAN])
+def test_critic_and_generator_rates_decay_over_the_same_training_steps(cls):
+    # D takes n_critic updates per step; its schedule counts them (TranslationModel
+    # .updates_per_step), so at every training step both players have the same rate.
+    model = cls(config(cls, n_critic=3, lr=2e-4))
+    model.make_optimizers(total_steps=40)
+    gen, disc = model.optimizers["gen"], model.optimizers["disc"]
+
+    def rate(opt, iterations):
+        opt.iterations.assign(iterations)
+        return float(opt.learning_rate)
+
+    for step in (0, 20, 30, 39):
+        gen_lr = rate(gen, step)
+        np.testing.assert_allclose(rate(disc, 3 * step), gen_lr, rtol=1e-6)
+        assert gen_lr == pytest.approx(2e-4 * min(1.0, (40 - step) / 20), rel=1e-5)
