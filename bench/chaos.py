@@ -2,7 +2,7 @@
 
     python bench/chaos.py                                   # every campaign at its default size
     python bench/chaos.py --campaigns=train --train_kills=30
-    python bench/chaos.py --campaigns=export,inputs,service --export_kills=20
+    python bench/chaos.py --campaigns=export,inputs,service --export_kills=20 --concurrent_exports=2
 
 Campaigns (loopback only, bounded loops; every figure printed at the end, JSON with --json):
 
@@ -12,9 +12,12 @@ Campaigns (loopback only, bounded loops; every figure printed at the end, JSON w
   from step 0), no readable checkpoint may vanish unless a newer one was committed, and no temp
   file may be left once the rerun has saved.
 - ``export``: between kills the run trains two more steps, then ``export.main`` with the default
-  formats is SIGKILLed at a random moment. ``DIR/export/metadata.json`` must then describe the
-  files beside it: every listed artifact exists with its size, and every ONNX file's own metadata
-  names the same training step as metadata.json.
+  formats is SIGKILLed at a random moment. ``DIR/export/`` must then be the old complete set or
+  the new complete set (same file names as a complete export), and ``metadata.json`` must
+  describe the files beside it: every listed artifact exists with its size, and every ONNX
+  file's own metadata names the same training step as metadata.json. Then pairs of exports are
+  started together: one complete set must result, and an export that overlapped the other is
+  refused naming it. A last export that completes must leave nothing of the killed ones.
 - ``inputs``: about 100 bad invocations of the CLIs (bad flags, missing or damaged files,
   decompression bombs, damaged models and metadata). Each must exit non-zero with an ``error``
   line and no Python traceback.
@@ -245,6 +248,27 @@ def export_consistent(export_dir):
     return True, "ok"
 
 
+def export_snapshot(export_dir):
+    """(step, file names) of the set in ``export_dir``; (None, ()) when there is none."""
+    try:
+        meta = json.load(open(os.path.join(export_dir, "metadata.json")))
+    except (OSError, ValueError):
+        return None, ()
+    on_disk = sorted(n for n in os.listdir(export_dir) if not n.startswith("."))
+    return meta.get("step"), tuple(on_disk)
+
+
+def export_leftovers(model_dir):
+    """Entries an export leaves beside DIR/export besides the current set and the one it
+    replaced (kept readable until the next export): build dirs, stray links, the lock."""
+    current = os.path.realpath(os.path.join(model_dir, "export"))
+    names = [n for n in os.listdir(model_dir) if n.startswith((".export.", "export.lock"))]
+    others = [n for n in names if os.path.join(model_dir, n) != current]
+    return [n for n in others if not n.startswith(".export.")] + (
+        [n for n in others if n.startswith(".export.")][1:]
+    )
+
+
 def campaign_export(args, work):
     data_dir, model_dir = args.data_dir, os.path.join(work, "export_run")
     export_dir = os.path.join(model_dir, "export")
@@ -260,26 +284,38 @@ def campaign_export(args, work):
     if proc.returncode:
         return False, {"setup": proc.stderr[-2000:]}
     rng = random.Random(args.seed + 1)
+    export_cmd = [sys.executable, "-m", "export.main", f"--model_dir={model_dir}"]
+
+    def train_two_more():
+        nonlocal steps
+        steps += 2
+        run(train_cmd(data_dir, model_dir, f"--train_steps={steps}", "--export_formats=none"))
+
+    # A complete export at a new step: its file names are what every later set must hold.
+    train_two_more()
     started = time.monotonic()
-    full = run(["-m", "export.main", f"--model_dir={model_dir}"])
+    full = run(export_cmd[1:])
     export_seconds = time.monotonic() - started
+    full_step, full_names = export_snapshot(export_dir)
     figures = dict(
         kills=0,
         consistent=0,
         inconsistent=0,
+        old_set=0,
+        new_set=0,
+        neither_set=0,
         reasons=[],
         export_seconds=round(export_seconds, 1),
         export_exit=full.returncode,
     )
+    if full.returncode or full_step != steps:
+        figures["reasons"].append(f"the complete export failed: {full.stderr[-1500:]}")
+        return False, figures
     for _ in range(args.export_kills):
-        steps += 2
-        run(train_cmd(data_dir, model_dir, f"--train_steps={steps}", "--export_formats=none"))
+        train_two_more()
+        old = export_snapshot(export_dir)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "export.main", f"--model_dir={model_dir}"],
-            cwd=REPO,
-            env=env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            export_cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         time.sleep(rng.uniform(0.5, max(1.0, export_seconds)))
         proc.send_signal(signal.SIGKILL)
@@ -289,7 +325,65 @@ def campaign_export(args, work):
         figures["consistent" if ok else "inconsistent"] += 1
         if not ok:
             figures["reasons"].append(reason)
-    return figures["inconsistent"] == 0 and full.returncode == 0, figures
+        now = export_snapshot(export_dir)
+        if now == old:
+            figures["old_set"] += 1
+        elif now == (steps, full_names):
+            figures["new_set"] += 1
+        else:
+            figures["neither_set"] += 1
+            figures["reasons"].append(f"after the kill at step {steps}: {now}, before {old}")
+
+    # Two exports started together on one model_dir: one set results, and an export that
+    # overlapped the other is refused naming it (exit 1, no traceback).
+    pairs = dict(pairs=0, one_refused=0, both_ran=0, bad=0)
+    for _ in range(args.concurrent_exports):
+        train_two_more()
+        procs = [
+            subprocess.Popen(
+                export_cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        outs = [(p, *p.communicate(timeout=1200)) for p in procs]
+        pairs["pairs"] += 1
+        codes = sorted(p.returncode for p, _, _ in outs)
+        refused = [
+            (p, err)
+            for p, _, err in outs
+            if p.returncode == 1
+            and re.search(r"in use by another export: pid \d+ on host \S+, started", err)
+            and TRACEBACK not in err
+        ]
+        other = [p for p in procs if not refused or p is not refused[0][0]]
+        names_holder = bool(refused) and f"pid {other[0].pid} " in refused[0][1]
+        complete = export_snapshot(export_dir) == (steps, full_names)
+        consistent = export_consistent(export_dir)[0]
+        if codes == [0, 1] and len(refused) == 1 and names_holder and complete and consistent:
+            pairs["one_refused"] += 1
+        elif codes == [0, 0] and complete and consistent:
+            pairs["both_ran"] += 1
+        else:
+            pairs["bad"] += 1
+            figures["reasons"].append(
+                f"pair at step {steps}: exits {codes}, "
+                f"{[e.strip().splitlines()[-1:] for _, _, e in outs]}"
+            )
+    figures["concurrent"] = pairs
+
+    # One export that completes: nothing a killed export left may remain after it.
+    train_two_more()
+    last = run(export_cmd[1:])
+    figures["leftovers_after_clean_export"] = export_leftovers(model_dir)
+    ok = (
+        figures["inconsistent"] == 0
+        and figures["neither_set"] == 0
+        and pairs["bad"] == 0
+        and last.returncode == 0
+        and not figures["leftovers_after_clean_export"]
+        and export_snapshot(export_dir) == (steps, full_names)
+    )
+    return ok, figures
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -869,6 +963,12 @@ def main():
     parser.add_argument("--campaigns", default="train,export,inputs,service")
     parser.add_argument("--train_kills", type=int, default=30)
     parser.add_argument("--export_kills", type=int, default=20)
+    parser.add_argument(
+        "--concurrent_exports",
+        type=int,
+        default=2,
+        help="export campaign: pairs of exports started together on one model_dir",
+    )
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir (default: a temp dir)")
     parser.add_argument("--work_dir", default=None, help="where runs go (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=0)
