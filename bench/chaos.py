@@ -147,6 +147,7 @@ def campaign_train(args, work):
         resumed_behind=0,
         deleted_before_newer=0,
         temps_left_after_save=0,
+        waits_timed_out=0,
     )
     log = os.path.join(work, "train.log")
     for i in range(args.train_kills):
@@ -160,13 +161,21 @@ def campaign_train(args, work):
             # The moment a save is under way: a new temp entry in checkpoints/ (one left by the
             # previous kill is there before this process starts, and is cleaned by it).
             stale = set(checkpoints(model_dir)[1])
-            wait_for(
-                lambda stale=stale: set(checkpoints(model_dir)[1]) - stale, 120, proc, poll=0.002
+            waited = wait_for(
+                lambda stale=stale: set(checkpoints(model_dir)[1]) - stale,
+                args.wait_seconds,
+                proc,
+                poll=0.002,
             )
         else:
             first = committed_step(model_dir)
-            wait_for(lambda first=first: committed_step(model_dir) > first, 120, proc)
-            time.sleep(rng.uniform(0.0, 1.5))
+            waited = wait_for(
+                lambda first=first: committed_step(model_dir) > first, args.wait_seconds, proc
+            )
+            if waited:
+                time.sleep(rng.uniform(0.0, 1.5))
+        if not waited:
+            figures["waits_timed_out"] += 1
         before = checkpoints(model_dir)[0]
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -194,7 +203,7 @@ def campaign_train(args, work):
         proc = subprocess.Popen(
             [sys.executable, *base], cwd=REPO, env=env(), stdout=out, stderr=subprocess.STDOUT
         )
-    wait_for(lambda: committed_step(model_dir) >= commit + 4, 300, proc)
+    wait_for(lambda: committed_step(model_dir) >= commit + 4, 2 * args.wait_seconds, proc)
     proc.send_signal(signal.SIGTERM)
     proc.wait()
     temps = checkpoints(model_dir)[1]
@@ -963,6 +972,12 @@ def main():
     parser.add_argument("--campaigns", default="train,export,inputs,service")
     parser.add_argument("--train_kills", type=int, default=30)
     parser.add_argument("--export_kills", type=int, default=20)
+    parser.add_argument(
+        "--wait_seconds",
+        type=float,
+        default=600,
+        help="train campaign: longest wait for the save (or checkpoint) a kill aims at",
+    )
     parser.add_argument(
         "--concurrent_exports",
         type=int,
