@@ -173,6 +173,33 @@ def test_a_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
     assert not (tmp_path / "run" / "lock").exists()
 
 
+def test_a_lock_whose_pid_was_reused_or_that_is_damaged_is_taken_over(tmp_path, caplog):
+    from trainer import locks
+
+    model_dir = tmp_path / "run"
+    # This test's parent process is running, but it is not the process that wrote the lock:
+    # the start time recorded with the pid tells them apart.
+    parent = os.getppid()
+    _write_lock(model_dir, parent)
+    lock = json.loads((model_dir / "lock").read_text())
+    lock["pid_start"] = locks.process_start(parent) + 1
+    (model_dir / "lock").write_text(json.dumps(lock))
+    train_lib.ModelDirLock(str(model_dir)).acquire().release()
+    assert f"pid {parent}" in caplog.text and "no longer running" in caplog.text
+    # With its own start time it is running: refused.
+    lock["pid_start"] -= 1
+    (model_dir / "lock").write_text(json.dumps(lock))
+    with pytest.raises(train_lib.ModelDirInUseError, match=f"pid {parent} "):
+        train_lib.ModelDirLock(str(model_dir)).acquire()
+    # Locks are created whole, so an unreadable one is damaged: replaced, with a note.
+    (model_dir / "lock").write_text('{"host": ')
+    held = train_lib.ModelDirLock(str(model_dir)).acquire()
+    assert "unreadable lock" in caplog.text
+    assert json.loads((model_dir / "lock").read_text())["pid"] == os.getpid()
+    held.release()
+    assert os.listdir(model_dir) == []
+
+
 def test_a_running_trainer_holds_the_lock_until_it_ends(digits_data_dir, tmp_path):
     """A real second process: waits for the lock file to appear (an event, no sleeps)."""
     model_dir = tmp_path / "run"
