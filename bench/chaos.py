@@ -11,8 +11,8 @@ Campaigns (loopback only, bounded loops; every figure printed at the end, JSON w
   Each rerun must resume from at least the newest checkpoint committed before the kill (never
   from step 0), no readable checkpoint may vanish unless a newer one was committed, and no temp
   file may be left once the rerun has saved.
-- ``export``: between kills the run trains two more steps, then ``export.main`` with the default
-  formats is SIGKILLed at a random moment. ``DIR/export/`` must then be the old complete set or
+- ``export``: a trainer keeps the run going; between kills it commits a newer checkpoint and is
+  stopped, then ``export.main`` with the default formats is SIGKILLed at a random moment. ``DIR/export/`` must then be the old complete set or
   the new complete set (same file names as a complete export), and ``metadata.json`` must
   describe the files beside it: every listed artifact exists with its size, and every ONNX
   file's own metadata names the same training step as metadata.json. Then pairs of exports are
@@ -279,50 +279,65 @@ def export_leftovers(model_dir):
 
 
 def campaign_export(args, work):
+    """The run's trainer stays up (stopped with SIGSTOP between steps, so each new checkpoint
+    costs no process start): every export reads a new checkpoint while the trainer holds the
+    model dir, and nothing moves while an export runs, so the new set's step is known."""
     data_dir, model_dir = args.data_dir, os.path.join(work, "export_run")
     export_dir = os.path.join(model_dir, "export")
-    steps = 4
-    proc = run(
-        train_cmd(
-            data_dir,
-            model_dir,
-            f"--train_steps={steps}",
-            "--export_formats=tflite,onnx,keras,savedmodel",
-        )
+    trainer = subprocess.Popen(
+        [
+            sys.executable,
+            *train_cmd(
+                data_dir,
+                model_dir,
+                "--train_steps=100000",
+                "--checkpoint_every=2",
+                "--keep_checkpoints=3",
+                "--sample_every=0",
+                "--eval_every=0",
+                "--steps_per_loop=1",
+            ),
+        ],
+        cwd=REPO,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    if proc.returncode:
-        return False, {"setup": proc.stderr[-2000:]}
+    try:
+        return _export_trials(args, model_dir, export_dir, trainer)
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
+def _export_trials(args, model_dir, export_dir, trainer):
     rng = random.Random(args.seed + 1)
     export_cmd = [sys.executable, "-m", "export.main", f"--model_dir={model_dir}"]
+    figures = dict(kills=0, consistent=0, inconsistent=0, old_set=0, new_set=0, neither_set=0)
+    figures["reasons"] = []
 
-    def train_two_more():
-        nonlocal steps
-        steps += 2
-        run(train_cmd(data_dir, model_dir, f"--train_steps={steps}", "--export_formats=none"))
+    def advance():
+        """Lets the trainer commit a newer checkpoint, then stops it; returns that step."""
+        first = committed_step(model_dir)
+        trainer.send_signal(signal.SIGCONT)
+        if not wait_for(lambda: committed_step(model_dir) > first, 2 * args.wait_seconds, trainer):
+            raise RuntimeError(f"the trainer committed no checkpoint after step {first}")
+        trainer.send_signal(signal.SIGSTOP)
+        return committed_step(model_dir)
 
-    # A complete export at a new step: its file names are what every later set must hold.
-    train_two_more()
+    # A complete export: its file names are what every later set must hold.
+    step = advance()
     started = time.monotonic()
-    full = run(export_cmd[1:])
+    full = run(export_cmd[1:], timeout=3600)
     export_seconds = time.monotonic() - started
     full_step, full_names = export_snapshot(export_dir)
-    figures = dict(
-        kills=0,
-        consistent=0,
-        inconsistent=0,
-        old_set=0,
-        new_set=0,
-        neither_set=0,
-        reasons=[],
-        export_seconds=round(export_seconds, 1),
-        export_exit=full.returncode,
-    )
-    if full.returncode or full_step != steps:
+    figures.update(export_seconds=round(export_seconds, 1), export_exit=full.returncode)
+    if full.returncode or full_step != step:
         figures["reasons"].append(f"the complete export failed: {full.stderr[-1500:]}")
         return False, figures
     for _ in range(args.export_kills):
-        train_two_more()
         old = export_snapshot(export_dir)
+        step = advance()
         proc = subprocess.Popen(
             export_cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -337,17 +352,17 @@ def campaign_export(args, work):
         now = export_snapshot(export_dir)
         if now == old:
             figures["old_set"] += 1
-        elif now == (steps, full_names):
+        elif now == (step, full_names):
             figures["new_set"] += 1
         else:
             figures["neither_set"] += 1
-            figures["reasons"].append(f"after the kill at step {steps}: {now}, before {old}")
+            figures["reasons"].append(f"after the kill at step {step}: {now}, before {old}")
 
     # Two exports started together on one model_dir: one set results, and an export that
     # overlapped the other is refused naming it (exit 1, no traceback).
     pairs = dict(pairs=0, one_refused=0, both_ran=0, bad=0)
     for _ in range(args.concurrent_exports):
-        train_two_more()
+        step = advance()
         procs = [
             subprocess.Popen(
                 export_cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -366,7 +381,7 @@ def campaign_export(args, work):
         ]
         other = [p for p in procs if not refused or p is not refused[0][0]]
         names_holder = bool(refused) and f"pid {other[0].pid} " in refused[0][1]
-        complete = export_snapshot(export_dir) == (steps, full_names)
+        complete = export_snapshot(export_dir) == (step, full_names)
         consistent = export_consistent(export_dir)[0]
         if codes == [0, 1] and len(refused) == 1 and names_holder and complete and consistent:
             pairs["one_refused"] += 1
@@ -375,14 +390,14 @@ def campaign_export(args, work):
         else:
             pairs["bad"] += 1
             figures["reasons"].append(
-                f"pair at step {steps}: exits {codes}, "
+                f"pair at step {step}: exits {codes}, "
                 f"{[e.strip().splitlines()[-1:] for _, _, e in outs]}"
             )
     figures["concurrent"] = pairs
 
     # One export that completes: nothing a killed export left may remain after it.
-    train_two_more()
-    last = run(export_cmd[1:])
+    step = advance()
+    last = run(export_cmd[1:], timeout=3600)
     figures["leftovers_after_clean_export"] = export_leftovers(model_dir)
     ok = (
         figures["inconsistent"] == 0
@@ -390,7 +405,7 @@ def campaign_export(args, work):
         and pairs["bad"] == 0
         and last.returncode == 0
         and not figures["leftovers_after_clean_export"]
-        and export_snapshot(export_dir) == (steps, full_names)
+        and export_snapshot(export_dir) == (step, full_names)
     )
     return ok, figures
 
