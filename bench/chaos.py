@@ -57,7 +57,11 @@ TRACEBACK = "Traceback (most recent call last)"
 
 
 def env():
-    e = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    # One thread per op pool: the campaigns measure correctness, and on a shared, loaded
+    # machine fewer threads per process keep each trial from crawling.
+    e = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1"
+    )
     e["PYTHONPATH"] = REPO + os.pathsep + e.get("PYTHONPATH", "")
     return e
 
@@ -109,6 +113,11 @@ def committed_step(model_dir):
         return 0
     m = re.search(r'model_checkpoint_path: "ckpt-(\d+)"', text)
     return int(m.group(1)) if m else 0
+
+
+def progress(label, figures):
+    """The figures so far, one line per trial: a long campaign stopped early still reports."""
+    print(f"    {label}: {json.dumps(figures, default=str)}", flush=True)
 
 
 def wait_for(predicate, timeout, proc=None, poll=0.02):
@@ -197,6 +206,7 @@ def campaign_train(args, work):
         for step in set(before) - set(after):
             if step >= newest_after:
                 figures["deleted_before_newer"] += 1
+        progress(f"kill {i + 1}/{args.train_kills}", figures)
     # One clean rerun that saves: no temp entry may be left.
     commit = committed_step(model_dir)
     with open(log, "w") as out:
@@ -357,6 +367,7 @@ def _export_trials(args, model_dir, export_dir, trainer):
         else:
             figures["neither_set"] += 1
             figures["reasons"].append(f"after the kill at step {step}: {now}, before {old}")
+        progress(f"kill {figures['kills']}/{args.export_kills} (step {step})", figures)
 
     # Two exports started together on one model_dir: one set results, and an export that
     # overlapped the other is refused naming it (exit 1, no traceback).
@@ -393,6 +404,7 @@ def _export_trials(args, model_dir, export_dir, trainer):
                 f"pair at step {step}: exits {codes}, "
                 f"{[e.strip().splitlines()[-1:] for _, _, e in outs]}"
             )
+        progress(f"pair {pairs['pairs']}/{args.concurrent_exports} (step {step})", pairs)
     figures["concurrent"] = pairs
 
     # One export that completes: nothing a killed export left may remain after it.
