@@ -91,6 +91,28 @@ def test_damaged_latest_checkpoint_falls_back_to_the_newest_readable(
     assert checkpoints.find_readable(str(run_copy)).endswith("ckpt-6")
 
 
+def test_a_checkpoint_rotated_away_during_the_restore_is_replaced_by_the_newest(
+    run_copy, monkeypatch
+):
+    """A trainer still writing the model dir deletes old checkpoints: one chosen by an export
+    may vanish between the check and the restore."""
+    real_restore = checkpoints.restore
+    calls = []
+
+    def rotate_then_restore(checkpoint, path, model_dir, partial=False):
+        calls.append(os.path.basename(path))
+        if len(calls) == 1:
+            for name in os.listdir(run_copy / "checkpoints"):
+                if name.startswith("ckpt-4."):
+                    os.remove(run_copy / "checkpoints" / name)
+        return real_restore(checkpoint, path, model_dir, partial)
+
+    monkeypatch.setattr(checkpoints, "restore", rotate_then_restore)
+    trained = checkpoints.load_trained(str(run_copy))
+    assert calls == ["ckpt-4", "ckpt-2"]
+    assert trained.step == 2 and trained.checkpoint.endswith("ckpt-2")
+
+
 def test_no_readable_checkpoint_is_a_clear_error_and_deletes_nothing(digits_data_dir, run_copy):
     ckpt_dir = run_copy / "checkpoints"
     for name in os.listdir(ckpt_dir):
@@ -123,10 +145,12 @@ def test_temporaries_of_killed_saves_are_cleaned_and_a_lost_grid_rewritten(
     (
         run_copy / "checkpoints" / "ckpt-6_temp" / "part-00000-of-00001.data-00000-of-00001"
     ).write_bytes(b"x")
+    (run_copy / "checkpoints" / "checkpoint.tmp0123abcd").write_text("model_checkpoint_pa")
     (run_copy / "samples" / "step_000004.png.tmp-12345").write_bytes(b"half")
     os.remove(run_copy / "samples" / "step_000004.png")
     train(digits_data_dir, run_copy, "--train_steps=4", "--pool_size=2")
     assert not (run_copy / "checkpoints" / "ckpt-6_temp").exists()
+    assert not (run_copy / "checkpoints" / "checkpoint.tmp0123abcd").exists()
     assert sorted(os.listdir(run_copy / "samples")) == ["step_000002.png", "step_000004.png"]
 
 
