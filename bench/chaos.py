@@ -2,7 +2,7 @@
 
     python bench/chaos.py                                   # every campaign at its default size
     python bench/chaos.py --campaigns=train --train_kills=30
-    python bench/chaos.py --campaigns=export,inputs,service --export_kills=20
+    python bench/chaos.py --campaigns=export,inputs,service --export_kills=20 --concurrent_exports=2
 
 Campaigns (loopback only, bounded loops; every figure printed at the end, JSON with --json):
 
@@ -11,10 +11,13 @@ Campaigns (loopback only, bounded loops; every figure printed at the end, JSON w
   Each rerun must resume from at least the newest checkpoint committed before the kill (never
   from step 0), no readable checkpoint may vanish unless a newer one was committed, and no temp
   file may be left once the rerun has saved.
-- ``export``: between kills the run trains two more steps, then ``export.main`` with the default
-  formats is SIGKILLed at a random moment. ``DIR/export/metadata.json`` must then describe the
-  files beside it: every listed artifact exists with its size, and every ONNX file's own metadata
-  names the same training step as metadata.json.
+- ``export``: a trainer keeps the run going; between kills it commits a newer checkpoint and is
+  stopped, then ``export.main`` with the default formats is SIGKILLed at a random moment. ``DIR/export/`` must then be the old complete set or
+  the new complete set (same file names as a complete export), and ``metadata.json`` must
+  describe the files beside it: every listed artifact exists with its size, and every ONNX
+  file's own metadata names the same training step as metadata.json. Then pairs of exports are
+  started together: one complete set must result, and an export that overlapped the other is
+  refused naming it. A last export that completes must leave nothing of the killed ones.
 - ``inputs``: about 100 bad invocations of the CLIs (bad flags, missing or damaged files,
   decompression bombs, damaged models and metadata). Each must exit non-zero with an ``error``
   line and no Python traceback.
@@ -54,7 +57,11 @@ TRACEBACK = "Traceback (most recent call last)"
 
 
 def env():
-    e = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    # One thread per op pool: the campaigns measure correctness, and on a shared, loaded
+    # machine fewer threads per process keep each trial from crawling.
+    e = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1"
+    )
     e["PYTHONPATH"] = REPO + os.pathsep + e.get("PYTHONPATH", "")
     return e
 
@@ -108,6 +115,11 @@ def committed_step(model_dir):
     return int(m.group(1)) if m else 0
 
 
+def progress(label, figures):
+    """The figures so far, one line per trial: a long campaign stopped early still reports."""
+    print(f"    {label}: {json.dumps(figures, default=str)}", flush=True)
+
+
 def wait_for(predicate, timeout, proc=None, poll=0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -144,6 +156,7 @@ def campaign_train(args, work):
         resumed_behind=0,
         deleted_before_newer=0,
         temps_left_after_save=0,
+        waits_timed_out=0,
     )
     log = os.path.join(work, "train.log")
     for i in range(args.train_kills):
@@ -157,13 +170,21 @@ def campaign_train(args, work):
             # The moment a save is under way: a new temp entry in checkpoints/ (one left by the
             # previous kill is there before this process starts, and is cleaned by it).
             stale = set(checkpoints(model_dir)[1])
-            wait_for(
-                lambda stale=stale: set(checkpoints(model_dir)[1]) - stale, 120, proc, poll=0.002
+            waited = wait_for(
+                lambda stale=stale: set(checkpoints(model_dir)[1]) - stale,
+                args.wait_seconds,
+                proc,
+                poll=0.002,
             )
         else:
             first = committed_step(model_dir)
-            wait_for(lambda first=first: committed_step(model_dir) > first, 120, proc)
-            time.sleep(rng.uniform(0.0, 1.5))
+            waited = wait_for(
+                lambda first=first: committed_step(model_dir) > first, args.wait_seconds, proc
+            )
+            if waited:
+                time.sleep(rng.uniform(0.0, 1.5))
+        if not waited:
+            figures["waits_timed_out"] += 1
         before = checkpoints(model_dir)[0]
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -185,13 +206,14 @@ def campaign_train(args, work):
         for step in set(before) - set(after):
             if step >= newest_after:
                 figures["deleted_before_newer"] += 1
+        progress(f"kill {i + 1}/{args.train_kills}", figures)
     # One clean rerun that saves: no temp entry may be left.
     commit = committed_step(model_dir)
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, *base], cwd=REPO, env=env(), stdout=out, stderr=subprocess.STDOUT
         )
-    wait_for(lambda: committed_step(model_dir) >= commit + 4, 300, proc)
+    wait_for(lambda: committed_step(model_dir) >= commit + 4, 2 * args.wait_seconds, proc)
     proc.send_signal(signal.SIGTERM)
     proc.wait()
     temps = checkpoints(model_dir)[1]
@@ -245,41 +267,89 @@ def export_consistent(export_dir):
     return True, "ok"
 
 
+def export_snapshot(export_dir):
+    """(step, file names) of the set in ``export_dir``; (None, ()) when there is none."""
+    try:
+        meta = json.load(open(os.path.join(export_dir, "metadata.json")))
+    except (OSError, ValueError):
+        return None, ()
+    on_disk = sorted(n for n in os.listdir(export_dir) if not n.startswith("."))
+    return meta.get("step"), tuple(on_disk)
+
+
+def export_leftovers(model_dir):
+    """Entries an export leaves beside DIR/export besides the current set and the one it
+    replaced (kept readable until the next export): build dirs, stray links, the lock."""
+    current = os.path.realpath(os.path.join(model_dir, "export"))
+    names = [n for n in os.listdir(model_dir) if n.startswith((".export.", "export.lock"))]
+    others = [n for n in names if os.path.join(model_dir, n) != current]
+    return [n for n in others if not n.startswith(".export.")] + (
+        [n for n in others if n.startswith(".export.")][1:]
+    )
+
+
 def campaign_export(args, work):
+    """The run's trainer stays up (stopped with SIGSTOP between steps, so each new checkpoint
+    costs no process start): every export reads a new checkpoint while the trainer holds the
+    model dir, and nothing moves while an export runs, so the new set's step is known."""
     data_dir, model_dir = args.data_dir, os.path.join(work, "export_run")
     export_dir = os.path.join(model_dir, "export")
-    steps = 4
-    proc = run(
-        train_cmd(
-            data_dir,
-            model_dir,
-            f"--train_steps={steps}",
-            "--export_formats=tflite,onnx,keras,savedmodel",
-        )
+    trainer = subprocess.Popen(
+        [
+            sys.executable,
+            *train_cmd(
+                data_dir,
+                model_dir,
+                "--train_steps=100000",
+                "--checkpoint_every=2",
+                "--keep_checkpoints=3",
+                "--sample_every=0",
+                "--eval_every=0",
+                "--steps_per_loop=1",
+            ),
+        ],
+        cwd=REPO,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    if proc.returncode:
-        return False, {"setup": proc.stderr[-2000:]}
+    try:
+        return _export_trials(args, model_dir, export_dir, trainer)
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
+def _export_trials(args, model_dir, export_dir, trainer):
     rng = random.Random(args.seed + 1)
+    export_cmd = [sys.executable, "-m", "export.main", f"--model_dir={model_dir}"]
+    figures = dict(kills=0, consistent=0, inconsistent=0, old_set=0, new_set=0, neither_set=0)
+    figures["reasons"] = []
+
+    def advance():
+        """Lets the trainer commit a newer checkpoint, then stops it; returns that step."""
+        first = committed_step(model_dir)
+        trainer.send_signal(signal.SIGCONT)
+        if not wait_for(lambda: committed_step(model_dir) > first, 2 * args.wait_seconds, trainer):
+            raise RuntimeError(f"the trainer committed no checkpoint after step {first}")
+        trainer.send_signal(signal.SIGSTOP)
+        return committed_step(model_dir)
+
+    # A complete export: its file names are what every later set must hold.
+    step = advance()
     started = time.monotonic()
-    full = run(["-m", "export.main", f"--model_dir={model_dir}"])
+    full = run(export_cmd[1:], timeout=3600)
     export_seconds = time.monotonic() - started
-    figures = dict(
-        kills=0,
-        consistent=0,
-        inconsistent=0,
-        reasons=[],
-        export_seconds=round(export_seconds, 1),
-        export_exit=full.returncode,
-    )
+    full_step, full_names = export_snapshot(export_dir)
+    figures.update(export_seconds=round(export_seconds, 1), export_exit=full.returncode)
+    if full.returncode or full_step != step:
+        figures["reasons"].append(f"the complete export failed: {full.stderr[-1500:]}")
+        return False, figures
     for _ in range(args.export_kills):
-        steps += 2
-        run(train_cmd(data_dir, model_dir, f"--train_steps={steps}", "--export_formats=none"))
+        old = export_snapshot(export_dir)
+        step = advance()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "export.main", f"--model_dir={model_dir}"],
-            cwd=REPO,
-            env=env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            export_cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         time.sleep(rng.uniform(0.5, max(1.0, export_seconds)))
         proc.send_signal(signal.SIGKILL)
@@ -289,7 +359,67 @@ def campaign_export(args, work):
         figures["consistent" if ok else "inconsistent"] += 1
         if not ok:
             figures["reasons"].append(reason)
-    return figures["inconsistent"] == 0 and full.returncode == 0, figures
+        now = export_snapshot(export_dir)
+        if now == old:
+            figures["old_set"] += 1
+        elif now == (step, full_names):
+            figures["new_set"] += 1
+        else:
+            figures["neither_set"] += 1
+            figures["reasons"].append(f"after the kill at step {step}: {now}, before {old}")
+        progress(f"kill {figures['kills']}/{args.export_kills} (step {step})", figures)
+
+    # Two exports started together on one model_dir: one set results, and an export that
+    # overlapped the other is refused naming it (exit 1, no traceback).
+    pairs = dict(pairs=0, one_refused=0, both_ran=0, bad=0)
+    for _ in range(args.concurrent_exports):
+        step = advance()
+        procs = [
+            subprocess.Popen(
+                export_cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        outs = [(p, *p.communicate(timeout=1200)) for p in procs]
+        pairs["pairs"] += 1
+        codes = sorted(p.returncode for p, _, _ in outs)
+        refused = [
+            (p, err)
+            for p, _, err in outs
+            if p.returncode == 1
+            and re.search(r"in use by another export: pid \d+ on host \S+, started", err)
+            and TRACEBACK not in err
+        ]
+        other = [p for p in procs if not refused or p is not refused[0][0]]
+        names_holder = bool(refused) and f"pid {other[0].pid} " in refused[0][1]
+        complete = export_snapshot(export_dir) == (step, full_names)
+        consistent = export_consistent(export_dir)[0]
+        if codes == [0, 1] and len(refused) == 1 and names_holder and complete and consistent:
+            pairs["one_refused"] += 1
+        elif codes == [0, 0] and complete and consistent:
+            pairs["both_ran"] += 1
+        else:
+            pairs["bad"] += 1
+            figures["reasons"].append(
+                f"pair at step {step}: exits {codes}, "
+                f"{[e.strip().splitlines()[-1:] for _, _, e in outs]}"
+            )
+        progress(f"pair {pairs['pairs']}/{args.concurrent_exports} (step {step})", pairs)
+    figures["concurrent"] = pairs
+
+    # One export that completes: nothing a killed export left may remain after it.
+    step = advance()
+    last = run(export_cmd[1:], timeout=3600)
+    figures["leftovers_after_clean_export"] = export_leftovers(model_dir)
+    ok = (
+        figures["inconsistent"] == 0
+        and figures["neither_set"] == 0
+        and pairs["bad"] == 0
+        and last.returncode == 0
+        and not figures["leftovers_after_clean_export"]
+        and export_snapshot(export_dir) == (step, full_names)
+    )
+    return ok, figures
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -869,6 +999,18 @@ def main():
     parser.add_argument("--campaigns", default="train,export,inputs,service")
     parser.add_argument("--train_kills", type=int, default=30)
     parser.add_argument("--export_kills", type=int, default=20)
+    parser.add_argument(
+        "--wait_seconds",
+        type=float,
+        default=600,
+        help="train campaign: longest wait for the save (or checkpoint) a kill aims at",
+    )
+    parser.add_argument(
+        "--concurrent_exports",
+        type=int,
+        default=2,
+        help="export campaign: pairs of exports started together on one model_dir",
+    )
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir (default: a temp dir)")
     parser.add_argument("--work_dir", default=None, help="where runs go (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=0)

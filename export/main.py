@@ -2,6 +2,10 @@
 
 python -m export.main --model_dir=runs/cyclegan [--formats=tflite,onnx] [--paths=a2b]
     [--export_dir=runs/cyclegan/export] [--allow_parity_failure]
+
+The set in EXPORT_DIR is replaced as a whole (export/transaction.py). One export at a time per
+EXPORT_DIR: a second is refused (exit 1) naming the holder of EXPORT_DIR.lock; a trainer may
+keep writing checkpoints to MODEL_DIR meanwhile (the newest readable one is exported).
 """
 
 import os

@@ -14,6 +14,12 @@ with ``renameat2(RENAME_EXCHANGE)`` where the kernel offers it (Linux); elsewher
 aside just before the link takes its place, so for that one moment ``DIR/export`` is missing
 (but never inconsistent).
 
+One export at a time writes a given ``DIR/export``: ``DIR/export.lock`` (trainer/locks.py, the
+code of the training lock) names the exporting process; a second export is refused naming it
+(pid, host, command, since when), and the lock of a killed export is taken over by the next
+one. Exporting while a trainer writes checkpoints to the same model_dir is fine: the export
+reads the newest readable checkpoint and writes nothing the trainer writes.
+
 Remote directories (``gs://``, ``ram://`` ...; anything with a scheme) have no links or atomic
 renames of directories: the set is built in a local temporary directory, then each new file is
 copied into place (each object is written whole), ``metadata.json`` last, and files that the
@@ -29,6 +35,7 @@ import shutil
 import tempfile
 
 from export import metadata as metadata_lib
+from trainer import locks
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -52,13 +59,15 @@ def _prefix(export_dir):
 def _pid_alive(pid):
     if pid == os.getpid():
         return False  # this process exports one set at a time: its old builds are stray
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
+    return locks.pid_alive(pid)
+
+
+def lock_path(export_dir):
+    """``EXPORT_DIR.lock``, beside the directory (its sets come and go as a whole)."""
+    export_dir = str(export_dir)
+    if is_remote(export_dir):
+        return export_dir.rstrip("/") + ".lock"
+    return os.path.abspath(export_dir) + ".lock"
 
 
 def _remove(path):
@@ -137,7 +146,14 @@ class Transaction:
         self.current_dir = None
         self.build_dir = None
         self._kept = set()
+        self.lock = locks.DirLock(
+            lock_path(self.export_dir),
+            owner="export",
+            subject=f"The export directory {self.export_dir}",
+            alternative="pass another --export_dir",
+        )
         try:
+            self.lock.acquire()
             self._begin()
         except OSError as e:  # permissions, a file where a directory should be, a full disk ...
             where = f": {e.filename}" if e.filename else ""
@@ -145,6 +161,9 @@ class Transaction:
                 f"Cannot write the export to {self.export_dir} ({e.strerror or e}{where}): "
                 "choose a writable --export_dir, or fix the directory's permissions."
             ) from None
+        finally:
+            if self.build_dir is None:
+                self.lock.release()
 
     # -- begin ----------------------------------------------------------------------------------
     def _begin(self):
@@ -234,6 +253,7 @@ class Transaction:
             os.replace(link, export_dir)
         _fsync_dir(parent)
         self.current_dir, self.build_dir = os.path.realpath(export_dir), None
+        self.lock.release()
 
     def _stray_name(self, parent):
         return tempfile.mktemp(prefix=f"{_prefix(self.export_dir)}{os.getpid()}.old", dir=parent)
@@ -268,11 +288,13 @@ class Transaction:
                 gfile.remove(path)
         shutil.rmtree(self.build_dir, ignore_errors=True)
         self.current_dir, self.build_dir = self.export_dir, None
+        self.lock.release()
 
     def abort(self):
         if self.build_dir:
             shutil.rmtree(self.build_dir, ignore_errors=True)
             self.build_dir = None
+        self.lock.release()
 
     def __enter__(self):
         return self

@@ -15,6 +15,7 @@ from trainer import console, io_utils
 
 CHECKPOINT_SUBDIR = "checkpoints"
 _CKPT_RE = re.compile(r"ckpt-(\d+)$")
+_RESTORE_ATTEMPTS = 3
 
 
 class IncompatibleModelDirError(ValueError):
@@ -192,11 +193,12 @@ def restore(checkpoint, path, model_dir, partial=False):
 
 
 def clean_temporaries(model_dir):
-    """Removes what a killed save left behind: ``checkpoints/ckpt-N_temp*`` and
-    ``samples/*.tmp*``. Returns the removed paths."""
+    """Removes what a killed save left behind: ``checkpoints/ckpt-N_temp*``, the state file's
+    ``checkpoints/checkpoint.tmp*`` and ``samples/*.tmp*``. Returns the removed paths."""
     removed = []
     for pattern in (
         io_utils.join(checkpoint_dir(model_dir), "*_temp*"),
+        io_utils.join(checkpoint_dir(model_dir), "checkpoint.tmp*"),
         io_utils.join(model_dir, "samples", "*.tmp*"),
         io_utils.join(model_dir, "samples", ".*.png.*"),
     ):
@@ -238,5 +240,15 @@ def load_trained(model_dir, step=None):
     model = methods.build(config)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(step=step_var, model=model)
-    restore(checkpoint, path, model_dir, partial=True)
+    for attempt in range(_RESTORE_ATTEMPTS):
+        try:
+            restore(checkpoint, path, model_dir, partial=True)
+            break
+        except IncompatibleModelDirError:
+            # A trainer still writing this model_dir may have rotated the checkpoint away
+            # between the check and the restore: take the newest readable one again.
+            retry = step is None and attempt + 1 < _RESTORE_ATTEMPTS
+            if not retry or unreadable_reason(path) is None:
+                raise
+            path = find_readable(model_dir) or path
     return Trained(model=model, config=config, step=int(step_var.numpy()), checkpoint=path)

@@ -22,7 +22,7 @@ from absl import logging
 
 from trainer import checkpoints as ckpt_lib
 from trainer import config as config_lib
-from trainer import console, io_utils, methods
+from trainer import console, io_utils, locks, methods
 from trainer import data as data_lib
 from trainer import strategy as strategy_lib
 from trainer.checkpoints import CHECKPOINT_SUBDIR, IncompatibleModelDirError
@@ -34,8 +34,7 @@ class TrainingDivergedError(FloatingPointError):
     pass
 
 
-class ModelDirInUseError(ValueError):
-    pass
+ModelDirInUseError = locks.DirInUseError
 
 
 class OutOfMemoryEstimateError(ValueError):
@@ -101,107 +100,17 @@ def check_model_dir(config):
 # -- one trainer per model_dir -------------------------------------------------------------------
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class ModelDirLock:
-    """MODEL_DIR/lock: host, pid, start time and command of the trainer using the directory.
-
-    Created exclusively on local file systems; on remote ones (``gs://``) it is checked and
-    written, which warns about a second trainer but cannot make the check atomic. A lock whose
-    process is gone (same host) is taken over with a note.
-    """
+class ModelDirLock(locks.DirLock):
+    """MODEL_DIR/lock: host, pid, start time and command of the trainer using the directory
+    (see trainer/locks.py: the export stage uses the same code for its own lock)."""
 
     def __init__(self, model_dir):
-        self.path = io_utils.join(model_dir, LOCK_NAME)
-        self.held = False
-
-    def _info(self):
-        import socket
-        import sys
-
-        return {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "command": " ".join(sys.argv),
-        }
-
-    def _holder(self):
-        try:
-            return io_utils.read_json(self.path)
-        except (ValueError, OSError):
-            return None
-
-    def acquire(self):
-        import json
-        import socket
-
-        info = self._info()
-        text = json.dumps(info, indent=2) + "\n"
-        for _ in range(3):
-            if self._create(text):
-                self.held = True
-                return self
-            holder = self._holder()
-            if holder is None:
-                # Unreadable or half-written lock: a crashed writer; take it over.
-                console.warn(f"Replacing the unreadable lock file {self.path}.")
-                io_utils.remove(self.path)
-                continue
-            same_host = holder.get("host") == socket.gethostname()
-            pid = holder.get("pid")
-            if same_host and pid == os.getpid():
-                io_utils.remove(self.path)  # our own, left by an earlier run in this process
-                continue
-            if same_host and isinstance(pid, int) and not _pid_alive(pid):
-                console.warn(
-                    f"Taking over {self.path}: its holder (pid {pid}, started "
-                    f"{holder.get('started')}) is no longer running."
-                )
-                io_utils.remove(self.path)
-                continue
-            raise ModelDirInUseError(
-                f"--model_dir={os.path.dirname(self.path)} is in use by another trainer: pid "
-                f"{pid} on host {holder.get('host')}, started {holder.get('started')} "
-                f"(command: {holder.get('command')}). Wait for it to finish or stop it, or "
-                f"pass another --model_dir. If that process is gone, delete {self.path}."
-            )
-        raise ModelDirInUseError(f"Could not take the lock {self.path}; retry.")
-
-    def _create(self, text):
-        if io_utils.is_remote(self.path):
-            if io_utils.exists(self.path):
-                return False
-            io_utils.atomic_write_text(self.path, text)
-            return True
-        io_utils.makedirs(os.path.dirname(self.path))
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        except PermissionError:
-            raise PermissionError(
-                f"Cannot write in --model_dir={os.path.dirname(self.path)}: permission denied. "
-                "Choose a directory you can write to."
-            ) from None
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        return True
-
-    def release(self):
-        if self.held:
-            holder = self._holder()
-            if holder is None or holder.get("pid") == os.getpid():
-                io_utils.remove(self.path)
-            self.held = False
+        super().__init__(
+            io_utils.join(model_dir, LOCK_NAME),
+            owner="trainer",
+            subject=f"--model_dir={model_dir}",
+            alternative="pass another --model_dir",
+        )
 
 
 # -- memory -------------------------------------------------------------------------------------

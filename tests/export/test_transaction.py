@@ -2,12 +2,17 @@
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 
 import keras
 import pytest
 
 from export import api, transaction
 from export import metadata as metadata_lib
+from trainer import locks
 from trainer.methods import paths
 
 from .conftest import SIZE, tiny_generator
@@ -69,6 +74,104 @@ def test_sets_are_swapped_whole_and_strays_cleaned(tmp_path, two_paths):
     assert not dead.exists() and not os.path.exists(first)
     # Only the current set and the one it replaced remain.
     assert len(strays(export_dir)) == 2
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# A second exporting process, stopped inside its transaction: it prints its build directory
+# once it holds the export lock, then waits.
+HOLDER = """
+import sys
+from export import transaction
+tx = transaction.Transaction(sys.argv[1])
+print(tx.build_dir, flush=True)
+sys.stdin.read()
+"""
+
+
+def _python(*args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True, **kwargs)
+
+
+def test_a_second_export_is_refused_naming_the_first_and_a_killed_ones_lock_is_taken_over(
+    tmp_path, two_paths
+):
+    export_dir = tmp_path / "export"
+    export(two_paths, export_dir, 4)
+    before = os.path.realpath(export_dir)
+    holder = _python(
+        "-c", HOLDER, str(export_dir), "--marker", stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        build = holder.stdout.readline().strip()  # the holder is inside its transaction
+        assert os.path.isdir(build), build
+        with pytest.raises(locks.DirInUseError) as err:
+            export(two_paths, export_dir, 8)
+        text = str(err.value)
+        assert f"pid {holder.pid} on host {socket.gethostname()}" in text
+        assert "--marker" in text and "started 20" in text and "export.lock" in text
+        # The refused export changed nothing: the old set, and the holder's build untouched.
+        assert os.path.realpath(export_dir) == before
+        assert_consistent(export_dir, 4)
+        assert os.path.isdir(build)
+    finally:
+        holder.kill()
+        holder.wait()
+    lock_file = str(export_dir) + ".lock"
+    assert json.loads(open(lock_file).read())["pid"] == holder.pid
+    # The next export takes over the killed holder's lock and removes its half-built set.
+    export(two_paths, export_dir, 8)
+    assert_consistent(export_dir, 8)
+    assert not os.path.exists(build)
+    assert not os.path.exists(lock_file)
+
+
+def test_an_export_while_a_trainer_writes_checkpoints_is_one_complete_set(
+    digits_data_dir, tmp_path
+):
+    """The trainer keeps saving (and rotating) checkpoints during the export: the export reads
+    the newest readable one, and its set is of that one step throughout."""
+    import onnx
+
+    model_dir = tmp_path / "run"
+    trainer = _python(
+        "-m",
+        "trainer.main",
+        "--flagfile=smoke.flags",
+        "--method=cyclegan",
+        "--gen_blocks=1",
+        "--disc_layers=2",
+        f"--data_dir={digits_data_dir}",
+        f"--model_dir={model_dir}",
+        "--train_steps=100000",
+        "--checkpoint_every=2",
+        "--keep_checkpoints=2",
+        "--sample_every=0",
+        "--eval_every=0",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = model_dir / "checkpoints" / "checkpoint"
+    try:
+        deadline = time.monotonic() + 300
+        while not state.exists():  # the first committed checkpoint
+            assert trainer.poll() is None, "the trainer ended"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.05)
+        result = api.export_model_dir(str(model_dir), formats=("onnx",))
+        assert trainer.poll() is None  # still training: it held MODEL_DIR/lock throughout
+        assert (model_dir / "lock").exists()
+    finally:
+        trainer.kill()
+        trainer.wait()
+    export_dir = model_dir / "export"
+    meta = assert_consistent(export_dir)
+    assert meta["step"] >= 2 and meta["checkpoint"].endswith(f"ckpt-{meta['step']}")
+    for a in meta["artifacts"]:
+        props = {p.key: p.value for p in onnx.load(str(export_dir / a["file"])).metadata_props}
+        assert props["step"] == str(meta["step"])
+    assert result["failed"] == 0
 
 
 def test_a_failed_export_leaves_the_old_set(tmp_path, two_paths, monkeypatch):

@@ -91,6 +91,28 @@ def test_damaged_latest_checkpoint_falls_back_to_the_newest_readable(
     assert checkpoints.find_readable(str(run_copy)).endswith("ckpt-6")
 
 
+def test_a_checkpoint_rotated_away_during_the_restore_is_replaced_by_the_newest(
+    run_copy, monkeypatch
+):
+    """A trainer still writing the model dir deletes old checkpoints: one chosen by an export
+    may vanish between the check and the restore."""
+    real_restore = checkpoints.restore
+    calls = []
+
+    def rotate_then_restore(checkpoint, path, model_dir, partial=False):
+        calls.append(os.path.basename(path))
+        if len(calls) == 1:
+            for name in os.listdir(run_copy / "checkpoints"):
+                if name.startswith("ckpt-4."):
+                    os.remove(run_copy / "checkpoints" / name)
+        return real_restore(checkpoint, path, model_dir, partial)
+
+    monkeypatch.setattr(checkpoints, "restore", rotate_then_restore)
+    trained = checkpoints.load_trained(str(run_copy))
+    assert calls == ["ckpt-4", "ckpt-2"]
+    assert trained.step == 2 and trained.checkpoint.endswith("ckpt-2")
+
+
 def test_no_readable_checkpoint_is_a_clear_error_and_deletes_nothing(digits_data_dir, run_copy):
     ckpt_dir = run_copy / "checkpoints"
     for name in os.listdir(ckpt_dir):
@@ -123,10 +145,12 @@ def test_temporaries_of_killed_saves_are_cleaned_and_a_lost_grid_rewritten(
     (
         run_copy / "checkpoints" / "ckpt-6_temp" / "part-00000-of-00001.data-00000-of-00001"
     ).write_bytes(b"x")
+    (run_copy / "checkpoints" / "checkpoint.tmp0123abcd").write_text("model_checkpoint_pa")
     (run_copy / "samples" / "step_000004.png.tmp-12345").write_bytes(b"half")
     os.remove(run_copy / "samples" / "step_000004.png")
     train(digits_data_dir, run_copy, "--train_steps=4", "--pool_size=2")
     assert not (run_copy / "checkpoints" / "ckpt-6_temp").exists()
+    assert not (run_copy / "checkpoints" / "checkpoint.tmp0123abcd").exists()
     assert sorted(os.listdir(run_copy / "samples")) == ["step_000002.png", "step_000004.png"]
 
 
@@ -171,6 +195,33 @@ def test_a_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
     # replaced; release removes the file.
     lock.release()
     assert not (tmp_path / "run" / "lock").exists()
+
+
+def test_a_lock_whose_pid_was_reused_or_that_is_damaged_is_taken_over(tmp_path, caplog):
+    from trainer import locks
+
+    model_dir = tmp_path / "run"
+    # This test's parent process is running, but it is not the process that wrote the lock:
+    # the start time recorded with the pid tells them apart.
+    parent = os.getppid()
+    _write_lock(model_dir, parent)
+    lock = json.loads((model_dir / "lock").read_text())
+    lock["pid_start"] = locks.process_start(parent) + 1
+    (model_dir / "lock").write_text(json.dumps(lock))
+    train_lib.ModelDirLock(str(model_dir)).acquire().release()
+    assert f"pid {parent}" in caplog.text and "no longer running" in caplog.text
+    # With its own start time it is running: refused.
+    lock["pid_start"] -= 1
+    (model_dir / "lock").write_text(json.dumps(lock))
+    with pytest.raises(train_lib.ModelDirInUseError, match=f"pid {parent} "):
+        train_lib.ModelDirLock(str(model_dir)).acquire()
+    # Locks are created whole, so an unreadable one is damaged: replaced, with a note.
+    (model_dir / "lock").write_text('{"host": ')
+    held = train_lib.ModelDirLock(str(model_dir)).acquire()
+    assert "unreadable lock" in caplog.text
+    assert json.loads((model_dir / "lock").read_text())["pid"] == os.getpid()
+    held.release()
+    assert os.listdir(model_dir) == []
 
 
 def test_a_running_trainer_holds_the_lock_until_it_ends(digits_data_dir, tmp_path):
