@@ -69,16 +69,13 @@ def models():
             trained.config.method, trained.step, trained.checkpoint, d.image_size, []
         )
         label = f"{trained.config.method} {FLAGS.path} @ {d.image_size}px (step {trained.step})"
-        try:
-            info = trained.model.path_info() or {}
-        except NotImplementedError:
-            info = {}
-        source = (info.get(FLAGS.path) or {}).get("source_domain")
+        path = paths[FLAGS.path]
+        source = path.source_domain
         images = (
             api.load_images(trained.config, source, "test", api.TEST_EXAMPLES),
             api.load_images(trained.config, source, "train", api.CALIBRATION_EXAMPLES),
         )
-        return [(label, FLAGS.path, paths[FLAGS.path], run, images)]
+        return [(label, FLAGS.path, path.model, run, images)]
     from trainer.networks import resnet_generator
 
     out = []
