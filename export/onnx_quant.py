@@ -56,9 +56,11 @@ def thin_convolutions(proto, min_channels=MIN_CHANNELS):
     return names
 
 
-# Calibration samples whose intermediate tensors are held at once (MinMax ranges are merged
-# across chunks, so the result is the same as holding all of them).
-CALIBRATION_CHUNK = 2
+# Calibration samples whose intermediate tensors are held at once: the MinMax calibrator keeps
+# every intermediate tensor of what it is given (tens of GB for 32 samples of a 256 px
+# generator), so it is given one sample at a time and merges the ranges ("CalibStridedMinMax"),
+# which gives the same min/max as all samples at once.
+CALIBRATION_STRIDE = 1
 
 
 def quantize(fp32_path, out_path, samples, per_channel=True, op_types=QUANTIZED_OPS):
@@ -78,8 +80,16 @@ def quantize(fp32_path, out_path, samples, per_channel=True, op_types=QUANTIZED_
     excluded = thin_convolutions(onnx.load(fp32_path))
 
     class Reader(CalibrationDataReader):
+        """The samples, in ranges the strided calibration sets (``set_range``)."""
+
         def __init__(self):
             self._samples = iter(samples)
+
+        def __len__(self):
+            return len(samples)
+
+        def set_range(self, start_index, end_index):
+            self._samples = iter(samples[start_index:end_index])
 
         def get_next(self):
             sample = next(self._samples, None)
@@ -106,12 +116,10 @@ def quantize(fp32_path, out_path, samples, per_channel=True, op_types=QUANTIZED_
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            # Ranges folded in every few samples: the calibrator otherwise keeps every
-            # intermediate tensor of every sample (tens of GB for a 256 px generator).
             extra_options={
                 "ActivationSymmetric": False,
                 "WeightSymmetric": True,
-                "CalibMaxIntermediateOutputs": CALIBRATION_CHUNK,
+                "CalibStridedMinMax": CALIBRATION_STRIDE,
             },
             calibration_providers=["CPUExecutionProvider"],
         )
