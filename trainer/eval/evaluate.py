@@ -497,7 +497,9 @@ def _measured_domains(model, config, directions, kinds):
         domains |= {config.data.domain_a, config.data.domain_b}
     for path in kinds.values():
         if conditional.path_kind(path) in GENERATE_KINDS and path.target_domain is not None:
-            domains.add(path.target_domain)
+            # A path may generate several domains at once (CoGAN's pair): a list of them.
+            target = path.target_domain
+            domains |= set(target) if isinstance(target, (list, tuple)) else {target}
     for path in _paths_of_kind(model, conditional.CONDITIONAL_TRANSLATION).values():
         domains |= set(next(s for s in path.inputs if s.kind == "onehot").labels)
     return sorted(domains)
@@ -509,6 +511,12 @@ def _score_generate_paths(paths, config, x_test, judges, asked, notes, load):
     n = config.eval.eval_examples
     for name, path in paths.items():
         target = path.target_domain
+        if isinstance(target, (list, tuple)):
+            notes.append(
+                f"Path {name!r} generates {', '.join(map(str, target))} at once: each is "
+                "measured through the single-domain paths, not this one."
+            )
+            continue
         if target not in x_test:
             notes.append(f"Path {name!r} names no target domain: its samples are not measured.")
             continue

@@ -27,3 +27,19 @@ def test_single_image_paths_are_measured(method_config):
     model = registry.build(config)
     assert evaluate.unmeasured_paths(model) == []
     assert [d[:2] for d in evaluate.translation_directions(model, config)] == [("a2b", "a2b")]
+
+
+def test_a_path_generating_several_domains_at_once_is_noted_not_scored(method_config):
+    # CoGAN's `sample` gives (x_a, x_b) from one z: its target is a list of domains.
+    config = method_config("cogan")
+    model = registry.build(config)
+    kinds = {n: p for n, p in model.translation_paths().items()}
+    assert isinstance(kinds["sample"].target_domain, (list, tuple))
+    domains = evaluate._measured_domains(model, config, [], kinds)
+    assert {config.data.domain_a, config.data.domain_b} <= set(domains)
+    notes = []
+    scored, rows = evaluate._score_generate_paths(
+        {"sample": kinds["sample"]}, config, {}, {}, {"class"}, notes, None
+    )
+    assert scored == {} and rows == []
+    assert len(notes) == 1 and "'sample' generates" in notes[0]
