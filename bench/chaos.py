@@ -134,18 +134,24 @@ def wait_for(predicate, timeout, proc=None, poll=0.02):
 # -- train --------------------------------------------------------------------------------------
 
 
+# A trainer that runs until killed, saving every 2 steps and keeping 3 checkpoints.
+ENDLESS_TRAINING = (
+    "--train_steps=100000",
+    "--checkpoint_every=2",
+    "--keep_checkpoints=3",
+    "--sample_every=0",
+    "--eval_every=0",
+    "--steps_per_loop=1",
+)
+
+
 def campaign_train(args, work):
     data_dir, model_dir = args.data_dir, os.path.join(work, "train_run")
     base = train_cmd(
         data_dir,
         model_dir,
-        "--train_steps=100000",
-        "--checkpoint_every=2",
-        "--keep_checkpoints=3",
-        "--sample_every=0",
-        "--eval_every=0",
+        *ENDLESS_TRAINING,
         "--log_every=2",
-        "--steps_per_loop=1",
     )
     rng = random.Random(args.seed)
     figures = dict(
@@ -300,12 +306,7 @@ def campaign_export(args, work):
             *train_cmd(
                 data_dir,
                 model_dir,
-                "--train_steps=100000",
-                "--checkpoint_every=2",
-                "--keep_checkpoints=3",
-                "--sample_every=0",
-                "--eval_every=0",
-                "--steps_per_loop=1",
+                *ENDLESS_TRAINING,
             ),
         ],
         cwd=REPO,

@@ -146,6 +146,14 @@ function specsOf(a) {
   return (a && a.inputs) || [];
 }
 
+// A WebAssembly session of export/<file>, every graph optimization on.
+function createSession(file) {
+  return ort.InferenceSession.create(`export/${file}`, {
+    executionProviders: ["wasm"],
+    graphOptimizationLevel: "all",
+  });
+}
+
 async function loadSession(file) {
   if (!file) {
     session = null;
@@ -155,10 +163,7 @@ async function loadSession(file) {
   if (sessionFile === file && session) return session;
   demo.state = "loading";
   setStatus(`Loading ${file}…`);
-  session = await ort.InferenceSession.create(`export/${file}`, {
-    executionProviders: ["wasm"],
-    graphOptimizationLevel: "all",
-  });
+  session = await createSession(file);
   sessionFile = file;
   artifact = (metadata.artifacts || []).find((a) => a.file === file) || null;
   const spec = specsOf(artifact).find((s) => s.kind === "image");
@@ -442,10 +447,7 @@ async function benchmark(runs = 10, only = null) {
     );
   const figures = [];
   for (const a of variants) {
-    const sess = await ort.InferenceSession.create(`export/${a.file}`, {
-      executionProviders: ["wasm"],
-      graphOptimizationLevel: "all",
-    });
+    const sess = await createSession(a.file);
     const specs = specsOf(a);
     const spec = specs.find((s) => s.kind === "image");
     const size = (spec.shape && spec.shape[1]) || metadata.image_size;
