@@ -3,11 +3,16 @@
 E1, E2 share their last layers and G1, G2 their first, so both domains map to one code z.
 Objective (the paper's lambda0..lambda4 by name): VAE per domain (fixed-variance posterior,
 L1 reconstruction, KL as the squared mean), GAN on the translations x_ab = G2(E1(x_a)) and
-x_ba = G1(E2(x_b)), and cycle-consistency x_aba = G1(E2(x_ab)) with its KL term.
+x_ba = G1(E2(x_b)), and cycle-consistency x_aba = G1(E2(x_ab)) with its KL terms. The cycle
+term is the paper's L_CC1 (eq. 5) whole: lambda3 * [KL(q1(z|x_a)) + KL(q2(z|x_ab))] -
+lambda4 * log p(x_a | z), so KL(q1(z|x_a)) is weighted lambda1 (VAE) + lambda3 (cycle), as
+the objective is written; the authors' released code counts it once.
 
 ``--uda``: D1 and D2 share their high-level layers and a softmax classifier head trained
-with source (A) labels; the generators also pull D's top features of x_ab towards those of
-x_a. ``classify(x, "b")`` then labels target images.
+with source (A) labels; the generators also pull D's top features of each translation towards
+those of its input (x_ab towards x_a and x_ba towards x_b: the constraint is symmetric, since
+it needs no labels and the target domain's translations should keep their content as well).
+``classify(x, "b")`` then labels target images.
 """
 
 import keras
@@ -54,7 +59,9 @@ class UNIT(UDAHead, TranslationModel):
             "(they keep their source label); 0 = off.",
         ),
         "lambda_feat": HParam(
-            1.0, "Weight of the --uda L1 between D's top features of x_a and x_ab."
+            1.0,
+            "Weight of the --uda L1 between D's top features of each translation and its "
+            "input (x_ab and x_a, x_ba and x_b).",
         ),
     }
     SMOKE_HPARAMS = {
@@ -121,13 +128,21 @@ class UNIT(UDAHead, TranslationModel):
                 "kl_b": (hp.lambda_kl, losses.unit_variance_kl(mu_b)),
                 "cycle_a": (hp.lambda_cycle, losses.l1(x_aba, x_a)),
                 "cycle_b": (hp.lambda_cycle, losses.l1(x_bab, x_b)),
-                "cycle_kl_a": (hp.lambda_cycle_kl, losses.unit_variance_kl(mu_aba)),
-                "cycle_kl_b": (hp.lambda_cycle_kl, losses.unit_variance_kl(mu_bab)),
+                # L_CC's KL half: the source code's KL and the re-encoding's (eq. 5).
+                "cycle_kl_a": (
+                    hp.lambda_cycle_kl,
+                    losses.unit_variance_kl(mu_a) + losses.unit_variance_kl(mu_aba),
+                ),
+                "cycle_kl_b": (
+                    hp.lambda_cycle_kl,
+                    losses.unit_variance_kl(mu_b) + losses.unit_variance_kl(mu_bab),
+                ),
             }
             if hp.uda:
-                # Translation must keep what the shared D layers see in x_a (its class).
-                feat = losses.l1(d_ab["features"], self.disc_a(x_a, training=True)["features"])
-                terms["feat"] = (hp.lambda_feat, feat)
+                # Translation must keep what the shared D layers see in its input (its class).
+                feat_ab = losses.l1(d_ab["features"], self.disc_a(x_a, training=True)["features"])
+                feat_ba = losses.l1(d_ba["features"], self.disc_b(x_b, training=True)["features"])
+                terms["feat"] = (hp.lambda_feat, feat_ab + feat_ba)
             gen_loss, logs = self.weighted_loss("gen_loss", terms)
         self.step("gen", tape, gen_loss)
 
