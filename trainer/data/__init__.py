@@ -263,6 +263,8 @@ def _unpaired(config, split, *, batch_size, training, seed):
         b = without_labels(b)
         if not uses_source_labels(config):
             a = without_labels(a)
+        # One step of a method with n_critic critic updates takes that many batches at once.
+        batch_size *= labeled.updates_per_step(config)
     return unpaired_dataset(
         a,
         b,
