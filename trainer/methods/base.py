@@ -45,6 +45,9 @@ class TranslationModel(keras.Model):
     CAPABILITIES: ClassVar[frozenset] = frozenset()
     # Players whose weights --clip_weights clips after each of their updates.
     CRITICS: ClassVar[frozenset] = frozenset({"disc"})
+    # Whether training batches carry the source domain's labels (y_a) for a method defined to
+    # learn from them (DTN's f); --uda turns them on for UDA heads. Target labels never.
+    SOURCE_LABELS: ClassVar[bool] = False
 
     def __init__(self, config, **kwargs):
         config = self.complete_config(config)

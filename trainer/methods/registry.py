@@ -3,6 +3,8 @@
 from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
 from trainer.methods.cyclegan import CycleGAN
+from trainer.methods.direct import Direct
+from trainer.methods.dtn import DTN
 from trainer.methods.gan import GAN
 from trainer.methods.pix2pix import Pix2Pix
 from trainer.methods.stargan import StarGAN
@@ -16,6 +18,8 @@ METHODS = {
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
     "stargan": StarGAN,
+    "direct": Direct,
+    "dtn": DTN,
 }
 
 
