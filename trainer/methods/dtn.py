@@ -224,6 +224,8 @@ class DTN(TranslationModel):
             # The fraction of steps (per logging interval) spent training f.
             return {"f_phase": tf.constant(float(phase)), **out}
 
+        if self.hp.f_steps == 0:  # f is never trained: no phase to choose
+            return padded(self._gan_step(batch), 0)
         return tf.cond(
             self.in_f_phase(),
             lambda: padded(self._f_step(batch), 1),

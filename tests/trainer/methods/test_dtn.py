@@ -86,6 +86,16 @@ def test_players_follow_the_phase(method_config, random_batch):
     assert set(model.players()) == {"gen", "disc"} and not bool(model.in_f_phase())
 
 
+def test_without_an_f_phase_f_is_never_a_player(method_config, random_batch):
+    model = build(method_config("dtn", f_steps=0))
+    model.make_optimizers(total_steps=10)
+    f = weights(model.f_net)
+    logs = model.train_step(random_batch())  # eager: the flagfile test runs it traced
+    assert "f" not in model.optimizers and set(model.players()) == {"gen", "disc"}
+    assert float(logs["f_phase"]) == 0.0 and float(logs["gen_loss"]) > 0
+    assert same(weights(model.f_net), f)
+
+
 def test_f_never_sees_target_labels(method_config, batches, trained):
     _, clean = trained
     _, noisy = run(method_config, [poisoned(b, s) for s, b in enumerate(batches)])
