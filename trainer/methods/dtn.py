@@ -21,7 +21,9 @@ Choices where the paper is silent or that this toolkit makes:
   checkpoint holds, so a run killed in either phase resumes in it; the logs carry ``f_phase``
   (1 while f trains, then 0), ``f_loss`` and ``f_acc``. Training batches carry the source
   labels only; target labels never reach the method. ``--f_steps=0`` keeps a random f (an
-  ablation: features that know nothing of digits).
+  ablation: features that know nothing of digits). The switch is a ``tf.cond`` around
+  optimizer updates, which tf.distribute cannot synchronise across replicas: with
+  --f_steps > 0, DTN trains on one replica (--strategy=default or one_device).
 - f's features are its penultimate dense layer, before the ReLU (``--feature_dim``); the
   paper took a layer of its own SVHN classifier.
 - L_CONST and L_TID are mean squared errors (the paper's choice for digits), L_TV has B = 1.
@@ -41,6 +43,9 @@ from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import NORMS
 from trainer.methods.paths import image_path
 from trainer.networks import dtn_discriminator, feature_classifier, feature_generator
+
+# Strategies whose step runs on one replica: a tf.cond may hold optimizer updates there.
+SINGLE_REPLICA = ("default", "one_device")
 
 
 class DTN(TranslationModel):
@@ -85,6 +90,13 @@ class DTN(TranslationModel):
                 f"--f_steps={hp.f_steps} leaves no step of --train_steps="
                 f"{config.train.train_steps} to train g and D: lower --f_steps or raise "
                 "--train_steps."
+            )
+        if hp.f_steps and config.train.strategy not in SINGLE_REPLICA:
+            raise ValueError(
+                f"dtn with --f_steps={hp.f_steps} switches from training f to training g and "
+                "D inside the step, which tf.distribute cannot synchronise across replicas: "
+                f"train with --strategy=default or one_device instead of {config.train.strategy}, "
+                "or with --f_steps=0."
             )
         if hp.f_steps and config.data.dataset == "folder":
             raise ValueError(

@@ -151,6 +151,9 @@ def test_bad_settings_are_refused_naming_the_fix(method_config):
     with pytest.raises(ValueError, match="--f_steps must be >= 0"):
         build(method_config("dtn", f_steps=-1))
     config = method_config("dtn", f_steps=5)
+    mirrored = config.replace(train=dataclasses.replace(config.train, strategy="mirrored"))
+    with pytest.raises(ValueError, match="--strategy=default or one_device"):
+        build(mirrored)
     folder = config.replace(data=dataclasses.replace(config.data, dataset="folder"))
     with pytest.raises(ValueError, match="--f_steps=0 for a"):
         build(folder)
