@@ -946,6 +946,11 @@ def write_summaries(writer, result, grid=None):
                 for key in ("domain_accuracy", "class_preservation", "fid"):
                     if t.get(key) is not None:
                         tf.summary.scalar(f"eval/{name}/{target}/{key}", t[key])
+        for role, e in (result.get("steganography") or {}).items():
+            tf.summary.scalar(f"eval/{role}/steganography_clean_psnr", e["clean"]["psnr"])
+            for n in e["noisy"]:
+                tf.summary.scalar(f"eval/{role}/steganography_psnr_{n['stddev']:g}", n["psnr"])
+                tf.summary.scalar(f"eval/{role}/steganography_gain_{n['stddev']:g}", n["gain"])
         if result.get("uda"):
             for key in ("accuracy", "gap_closed"):
                 if result["uda"][key] is not None:

@@ -88,8 +88,11 @@ def test_a_hiding_pair_degrades_under_noise_and_an_honest_one_does_not(images):
 def test_evaluation_reports_the_probe_by_default_for_two_way_methods(
     digit_judges, digits_data_dir, tmp_path
 ):
+    import tensorflow as tf
+
     config = make_config(tmp_path / "hiding", digits_data_dir)
-    result = evaluate_lib.evaluate(PairModel(config, hide, reveal), config, 3)
+    writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
+    result = evaluate_lib.evaluate(PairModel(config, hide, reveal), config, 3, writer=writer)
     assert "steganography" in result["metric_groups"]
     stego = result["steganography"]
     assert set(stego) == {"a2b", "b2a"} and stego["a2b"]["examples"] == 32
@@ -99,6 +102,16 @@ def test_evaluation_reports_the_probe_by_default_for_two_way_methods(
     text = open(os.path.join(config.train.model_dir, "metrics.md"), encoding="utf-8").read()
     assert "Steganography probe" in text and "| a2b (a2b → b2a) | 0.05 |" in text
     assert any(line.startswith("steganography a2b") for line in result["headline"])
+    tags = {}
+    for name in os.listdir(tmp_path / "logs"):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "logs" / name)):
+            for value in event.summary.value:
+                if "steganography" in value.tag:
+                    tags[value.tag] = float(tf.make_ndarray(value.tensor))
+    assert tags["eval/b2a/steganography_gain_0.05"] == pytest.approx(
+        stego["b2a"]["noisy"][-1]["gain"]
+    )
+    assert "eval/a2b/steganography_psnr_0.01" in tags
 
 
 def test_one_way_methods_skip_the_probe_and_refuse_it_by_name(
