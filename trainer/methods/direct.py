@@ -7,6 +7,11 @@ far as a shallow G's inductive bias keeps the input: for close domains (mnist ->
 mnist_inverted, mnist -> mnist_m). ``--gen_depth`` deepens the generator (more residual
 blocks at the bottleneck); a deep G can reach any target image from any input and stops
 preserving it. Generator: the CycleGAN ResNet generator; discriminator: PatchGAN.
+
+No paper of its own: it is the "GAN alone" row of the loss ablation of CycleGAN (Zhu et
+al., arXiv 1703.10593) with one generator, and the baseline DTN (arXiv 1611.02200) and
+the later two-way methods improve on. ``--gen_depth`` counts residual blocks; ``--gan_loss``
+is the shared vocabulary (LSGAN by default, as CycleGAN).
 """
 
 import tensorflow as tf
