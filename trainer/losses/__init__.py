@@ -21,12 +21,21 @@ from trainer.losses.adversarial import (
 )
 from trainer.losses.classification import group_softmax_cross_entropy, softmax_cross_entropy
 from trainer.losses.divergence import gaussian_kl, unit_variance_kl
+from trainer.losses.dtn import (
+    f_constancy,
+    realness,
+    target_identity,
+    three_way_discriminator,
+    three_way_generator,
+    total_variation,
+)
 from trainer.losses.reconstruction import l1, l2
 from trainer.losses.vae import fixed_variance_sample, vae_loss
 
 __all__ = [
     "GAN_LOSSES",
     "GanLoss",
+    "f_constancy",
     "fixed_variance_sample",
     "gan_loss",
     "gaussian_kl",
@@ -40,7 +49,12 @@ __all__ = [
     "lsgan_generator",
     "masked_accuracy",
     "masked_softmax_cross_entropy",
+    "realness",
     "softmax_cross_entropy",
+    "target_identity",
+    "three_way_discriminator",
+    "three_way_generator",
+    "total_variation",
     "unit_variance_kl",
     "vae_loss",
     "vanilla_discriminator",

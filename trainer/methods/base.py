@@ -47,6 +47,9 @@ class TranslationModel(keras.Model):
     CRITICS: ClassVar[frozenset] = frozenset({"disc"})
     # Every player's optimizer: one of optim.OPTIMIZERS.
     OPTIMIZER: ClassVar[str] = "adam"
+    # Whether training batches carry the source domain's labels (y_a) for a method defined to
+    # learn from them (DTN's f); --uda turns them on for UDA heads. Target labels never.
+    SOURCE_LABELS: ClassVar[bool] = False
 
     def __init__(self, config, **kwargs):
         config = self.complete_config(config)

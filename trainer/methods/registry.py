@@ -3,6 +3,8 @@
 from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
 from trainer.methods.cyclegan import CycleGAN
+from trainer.methods.direct import Direct
+from trainer.methods.dtn import DTN
 from trainer.methods.discogan import DiscoGAN
 from trainer.methods.dualgan import DualGAN
 from trainer.methods.gan import GAN
@@ -18,6 +20,8 @@ METHODS = {
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
     "stargan": StarGAN,
+    "direct": Direct,
+    "dtn": DTN,
     "discogan": DiscoGAN,
     "dualgan": DualGAN,
 }

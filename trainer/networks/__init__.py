@@ -2,6 +2,7 @@
 
 from trainer.networks.cogan_nets import coupled_discriminators, coupled_generators
 from trainer.networks.discriminators import patch_discriminator
+from trainer.networks.dtn_nets import dtn_discriminator, feature_classifier, feature_generator
 from trainer.networks.generators import check_image_size, resnet_generator
 from trainer.networks.unit_nets import latent_shape, unit_decoders, unit_encoders
 
@@ -9,6 +10,9 @@ __all__ = [
     "check_image_size",
     "coupled_discriminators",
     "coupled_generators",
+    "dtn_discriminator",
+    "feature_classifier",
+    "feature_generator",
     "latent_shape",
     "patch_discriminator",
     "resnet_generator",
