@@ -7,6 +7,8 @@ from trainer.methods.gan import GAN
 from trainer.methods.pix2pix import Pix2Pix
 from trainer.methods.stargan import StarGAN
 from trainer.methods.unit import UNIT
+from trainer.methods.unmt import UNMT
+from trainer.methods.xgan import XGAN
 
 METHODS = {
     "cyclegan": CycleGAN,
@@ -16,6 +18,8 @@ METHODS = {
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
     "stargan": StarGAN,
+    "unmt": UNMT,
+    "xgan": XGAN,
 }
 
 

@@ -3,12 +3,16 @@
 from trainer.networks.cogan_nets import coupled_discriminators, coupled_generators
 from trainer.networks.discriminators import patch_discriminator
 from trainer.networks.generators import check_image_size, resnet_generator
+from trainer.networks.latent_nets import image_decoder, image_encoder, latent_discriminator
 from trainer.networks.unit_nets import latent_shape, unit_decoders, unit_encoders
 
 __all__ = [
     "check_image_size",
     "coupled_discriminators",
     "coupled_generators",
+    "image_decoder",
+    "image_encoder",
+    "latent_discriminator",
     "latent_shape",
     "patch_discriminator",
     "resnet_generator",
