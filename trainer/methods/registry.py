@@ -4,13 +4,15 @@ from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
 from trainer.methods.cyclegan import CycleGAN
 from trainer.methods.direct import Direct
-from trainer.methods.dtn import DTN
 from trainer.methods.discogan import DiscoGAN
+from trainer.methods.dtn import DTN
 from trainer.methods.dualgan import DualGAN
 from trainer.methods.gan import GAN
 from trainer.methods.pix2pix import Pix2Pix
 from trainer.methods.stargan import StarGAN
 from trainer.methods.unit import UNIT
+from trainer.methods.unmt import UNMT
+from trainer.methods.xgan import XGAN
 
 METHODS = {
     "cyclegan": CycleGAN,
@@ -24,6 +26,8 @@ METHODS = {
     "dtn": DTN,
     "discogan": DiscoGAN,
     "dualgan": DualGAN,
+    "unmt": UNMT,
+    "xgan": XGAN,
 }
 
 

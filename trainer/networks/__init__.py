@@ -4,6 +4,7 @@ from trainer.networks.cogan_nets import coupled_discriminators, coupled_generato
 from trainer.networks.discriminators import patch_discriminator
 from trainer.networks.dtn_nets import dtn_discriminator, feature_classifier, feature_generator
 from trainer.networks.generators import check_image_size, resnet_generator
+from trainer.networks.latent_nets import image_decoder, image_encoder, latent_discriminator
 from trainer.networks.unit_nets import latent_shape, unit_decoders, unit_encoders
 
 __all__ = [
@@ -13,6 +14,9 @@ __all__ = [
     "dtn_discriminator",
     "feature_classifier",
     "feature_generator",
+    "image_decoder",
+    "image_encoder",
+    "latent_discriminator",
     "latent_shape",
     "patch_discriminator",
     "resnet_generator",
