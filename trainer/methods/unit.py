@@ -41,10 +41,10 @@ class UNIT(UDAHead, TranslationModel):
             100.0, "UNIT lambda4: weight of the cycle L1 reconstruction a -> b -> a."
         ),
         "lambda_cycle_b": HParam(
-            -1.0,
-            "Weight of the cycle L1 reconstruction b -> a -> b; -1 = --lambda_cycle. Lower it "
-            "when B holds detail A cannot show (a textured B, a plain A): a strong b -> a -> b "
-            "cycle makes G1 hide B's texture in A's images as low-amplitude noise.",
+            100.0,
+            "UNIT lambda4 of the other cycle: weight of the L1 reconstruction b -> a -> b. Lower "
+            "it when B holds detail A cannot show (a textured B, a plain A): a strong "
+            "b -> a -> b cycle makes G1 hide B's texture in A's images as low-amplitude noise.",
         ),
         "n_down": HParam(
             2, "Stride-2 downsamplings of the encoders (upsamplings of decoders).", shape=True
@@ -135,7 +135,7 @@ class UNIT(UDAHead, TranslationModel):
                 "kl_a": (hp.lambda_kl, losses.unit_variance_kl(mu_a)),
                 "kl_b": (hp.lambda_kl, losses.unit_variance_kl(mu_b)),
                 "cycle_a": (hp.lambda_cycle, losses.l1(x_aba, x_a)),
-                "cycle_b": (self.lambda_cycle_b, losses.l1(x_bab, x_b)),
+                "cycle_b": (hp.lambda_cycle_b, losses.l1(x_bab, x_b)),
                 # L_CC's KL half: the source code's KL and the re-encoding's (eq. 5).
                 "cycle_kl_a": (
                     hp.lambda_cycle_kl,
@@ -178,10 +178,6 @@ class UNIT(UDAHead, TranslationModel):
             disc_loss, disc_logs = self.weighted_loss("disc_loss", terms)
         self.step("disc", tape, disc_loss)
         return {**logs, **disc_logs, **metrics}
-
-    @property
-    def lambda_cycle_b(self):
-        return self.hp.lambda_cycle if self.hp.lambda_cycle_b < 0 else self.hp.lambda_cycle_b
 
     # -- inference ------------------------------------------------------------------------
     def _encode_decode(self, encoder, decoder, name):

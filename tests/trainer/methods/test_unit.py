@@ -17,7 +17,11 @@ from trainer.networks import latent_shape, unit_decoders, unit_encoders
 def test_paper_weights_and_optimizer_are_the_defaults():
     hp = UNIT.hparam_specs()
     assert [hp[k].default for k in ("lambda_gan", "lambda_kl", "lambda_recon")] == [10, 0.1, 100]
-    assert [hp[k].default for k in ("lambda_cycle_kl", "lambda_cycle")] == [0.1, 100]
+    assert [hp[k].default for k in ("lambda_cycle_kl", "lambda_cycle", "lambda_cycle_b")] == [
+        0.1,
+        100,
+        100,
+    ]
     assert (hp["lr"].default, hp["beta_1"].default, hp["beta_2"].default) == (1e-4, 0.5, 0.999)
     assert hp["weight_decay"].default == 1e-4
 
