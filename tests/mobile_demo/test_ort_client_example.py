@@ -14,8 +14,11 @@ EXAMPLE = os.path.join(
 )
 
 
-@pytest.mark.parametrize("model,domain", [("a2b.onnx", None), ("g.onnx", "mnist_m")])
-def test_snippet_matches_translator(export_dir, tmp_path, monkeypatch, model, domain):
+@pytest.mark.parametrize("model,domain", [("a2b.onnx", None), ("translate.onnx", "mnist_m")])
+def test_snippet_matches_translator(request, tmp_path, monkeypatch, model, domain):
+    """On a toy image path and on a trained StarGAN's G(x, c)."""
+    fixture = request.getfixturevalue("trained_stargan" if domain else "export_dir")
+    export_dir = fixture["export_dir"] if domain else fixture
     os.symlink(export_dir, tmp_path / "export")
     monkeypatch.chdir(tmp_path)
     with open(EXAMPLE) as f:
