@@ -21,6 +21,12 @@ from trainer.losses.adversarial import (
 )
 from trainer.losses.classification import group_softmax_cross_entropy, softmax_cross_entropy
 from trainer.losses.divergence import gaussian_kl, unit_variance_kl
+from trainer.losses.latent import (
+    gaussian_sample,
+    negative_elbo,
+    noise_regulariser,
+    pair_discriminator_loss,
+)
 from trainer.losses.reconstruction import l1, l2
 from trainer.losses.vae import fixed_variance_sample, vae_loss
 
@@ -30,6 +36,7 @@ __all__ = [
     "fixed_variance_sample",
     "gan_loss",
     "gaussian_kl",
+    "gaussian_sample",
     "gradient_penalty",
     "group_softmax_cross_entropy",
     "hinge_discriminator",
@@ -40,6 +47,9 @@ __all__ = [
     "lsgan_generator",
     "masked_accuracy",
     "masked_softmax_cross_entropy",
+    "negative_elbo",
+    "noise_regulariser",
+    "pair_discriminator_loss",
     "softmax_cross_entropy",
     "unit_variance_kl",
     "vae_loss",

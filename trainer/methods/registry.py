@@ -4,6 +4,7 @@ from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
 from trainer.methods.cyclegan import CycleGAN
 from trainer.methods.gan import GAN
+from trainer.methods.latent_explore import LatentExplore
 from trainer.methods.pix2pix import Pix2Pix
 from trainer.methods.stargan import StarGAN
 from trainer.methods.unit import UNIT
@@ -16,6 +17,7 @@ METHODS = {
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
     "stargan": StarGAN,
+    "latent_explore": LatentExplore,
 }
 
 

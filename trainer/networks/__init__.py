@@ -3,15 +3,25 @@
 from trainer.networks.cogan_nets import coupled_discriminators, coupled_generators
 from trainer.networks.discriminators import patch_discriminator
 from trainer.networks.generators import check_image_size, resnet_generator
+from trainer.networks.latent_nets import (
+    latent_generator,
+    pair_discriminator,
+    vae_decoder,
+    vae_encoder,
+)
 from trainer.networks.unit_nets import latent_shape, unit_decoders, unit_encoders
 
 __all__ = [
     "check_image_size",
     "coupled_discriminators",
     "coupled_generators",
+    "latent_generator",
     "latent_shape",
+    "pair_discriminator",
     "patch_discriminator",
     "resnet_generator",
     "unit_decoders",
     "unit_encoders",
+    "vae_decoder",
+    "vae_encoder",
 ]
