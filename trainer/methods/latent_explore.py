@@ -379,7 +379,8 @@ class LatentExplore(TranslationModel):
             raise ValueError(f"{self.config.method} has no path {direction!r}; it has a2b, b2a.")
         if not hasattr(self, "_path_cache"):
             self._path_cache = self.translation_paths()
-        n = int(tf.shape(x)[0])
+        x = tf.convert_to_tensor(x, tf.float32)
+        n = int(x.shape[0])
         eps = np.random.default_rng(seed).standard_normal((n, self.hp.latent_dim))
         return self._path_cache[direction].model([x, tf.constant(eps, tf.float32)])
 
