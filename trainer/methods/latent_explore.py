@@ -111,9 +111,7 @@ def match_partners(y_src, y_dst, table, seed=None):
     want = tf.where(known, tf.gather(table, tf.clip_by_value(y_src, 0, NUM_CLASSES - 1)), -1)
     same = tf.equal(want[:, None], y_dst[None, :]) & (want[:, None] >= 0)
     shape = tf.shape(same)
-    noise = (
-        tf.random.uniform(shape) if seed is None else tf.random.stateless_uniform(shape, seed)
-    )
+    noise = tf.random.uniform(shape) if seed is None else tf.random.stateless_uniform(shape, seed)
     j = tf.argmax(tf.where(same, noise, -tf.ones_like(noise)), axis=1)
     return j, tf.cast(tf.reduce_any(same, axis=1), tf.float32)
 
