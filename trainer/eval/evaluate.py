@@ -212,7 +212,7 @@ def unmeasured_paths(model):
             takes = ", ".join(f"{s.name} ({s.kind})" for s in path.inputs)
             notes.append(
                 f"Path {name!r} takes {takes}: its outputs are not measured (evaluation "
-                "measures an image, noise, noise + one-hot, or image + one-hot)."
+                "measures an image, image + noise, noise, noise + one-hot, or image + one-hot)."
             )
     return notes
 
