@@ -28,7 +28,9 @@ judges are never used in training.
 Choices where the paper is silent or departed from: codes are the posterior means (phase 2
 and export), the adversarial loss is ``--gan_loss`` (vanilla by default, the c = 1 / c = 0
 cross-entropy), each learning-rate schedule spans its own phase, and the reverse direction
-(G_ba, D_ba) reuses the same matched pairs swapped.
+(G_ba, D_ba) reuses the same matched pairs swapped. The phase switch is a ``tf.cond`` in the
+compiled step, which tf.distribute cannot run across replicas: one replica only
+(``--strategy=default`` or ``one_device``; others are refused).
 
 Paths: ``a2b`` = f_1 -> G_ab -> g_2 and ``b2a`` = f_2 -> G_ba -> g_1, each with the image and
 ``eps`` (a declared ``noise`` input with prior N(0, 1)); each declares its class map.
@@ -50,6 +52,8 @@ NUM_CLASSES = 10
 # of the target (the paper's 0-4 -> 5-9 correspondence).
 CLASS_SPLIT_OFFSETS = {("mnist_0_4", "mnist_5_9"): 5, ("mnist_5_9", "mnist_0_4"): -5}
 PHASES = ("vae", "latent_gan")
+# The phase switch (a tf.cond around each phase's updates) cannot hold a cross-replica update.
+SINGLE_REPLICA_STRATEGIES = ("default", "one_device")
 
 
 def default_class_map(domain_a, domain_b):
@@ -177,6 +181,12 @@ class LatentExplore(TranslationModel):
                 f"--vae_steps={hp.vae_steps} with --train_steps={steps}: the VAEs train for "
                 "--vae_steps and the latent GAN for the rest, so use 1 <= --vae_steps < "
                 "--train_steps."
+            )
+        if config.train.strategy not in SINGLE_REPLICA_STRATEGIES:
+            raise ValueError(
+                f"--strategy={config.train.strategy}: latent_explore switches phase inside the "
+                "compiled training step, and tf.distribute cannot apply updates under that "
+                "switch across replicas; use --strategy=default or one_device."
             )
         for key in ("latent_dim", "latent_units", "latent_layers"):
             if hp[key] < 1:

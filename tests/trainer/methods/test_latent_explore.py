@@ -2,6 +2,8 @@
 the two phases (each trains only its players; a checkpoint resumes in the phase it was saved
 in, the frozen VAEs bit-identical)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -110,6 +112,10 @@ def test_class_map_defaults_and_refusals(method_config):
         registry.build(method_config("latent_explore", class_map="1:5,2:5"))
     with pytest.raises(ValueError, match="--vae_steps"):
         registry.build(method_config("latent_explore", vae_steps=100, train_steps=100))
+    config = method_config("latent_explore")
+    mirrored = config.replace(train=dataclasses.replace(config.train, strategy="mirrored"))
+    with pytest.raises(ValueError, match="--strategy=default or one_device"):
+        registry.build(mirrored)
 
 
 def test_match_partners_pairs_each_source_with_an_image_of_its_mapped_class():
