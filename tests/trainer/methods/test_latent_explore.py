@@ -218,3 +218,21 @@ def test_paths_take_the_image_and_declared_normal_noise(phased):
     a, b = model.translate(x, "a2b", seed=0), model.translate(x, "a2b", seed=1)
     assert a.shape == x.shape and not np.allclose(a, b)  # eps changes the translation
     np.testing.assert_array_equal(a, model.translate(x, "a2b", seed=0))
+
+
+def test_training_batches_keep_both_domains_labels(method_config, digits_data_dir):
+    from trainer import data
+
+    config = method_config("latent_explore", image_size=SIZE)
+    config = config.replace(
+        data=dataclasses.replace(
+            config.data, data_dir=digits_data_dir, domain_a="mnist_0_4", domain_b="mnist_5_9"
+        )
+    )
+    kw = dict(batch_size=16, training=True, seed=0)
+    batch = next(iter(data.make_dataset(config, "unpaired_labeled", "train", **kw)))
+    assert (batch["y_a"].numpy() < 5).all() and (batch["y_a"].numpy() >= 0).all()
+    assert (batch["y_b"].numpy() >= 5).all()
+    # The plain unpaired kind keeps them out of training.
+    plain = next(iter(data.make_dataset(config, "unpaired", "train", **kw)))
+    assert (plain["y_b"].numpy() == -1).all()
