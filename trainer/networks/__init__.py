@@ -3,7 +3,7 @@
 from trainer.networks.cogan_nets import coupled_discriminators, coupled_generators
 from trainer.networks.discriminators import patch_discriminator
 from trainer.networks.generators import check_image_size, resnet_generator
-from trainer.networks.latent_nets import (
+from trainer.networks.latent_explore_nets import (
     latent_generator,
     pair_discriminator,
     vae_decoder,
