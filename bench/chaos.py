@@ -12,7 +12,9 @@ Campaigns (loopback only, bounded loops; every figure printed at the end, JSON w
   from step 0), no readable checkpoint may vanish unless a newer one was committed, and no temp
   file may be left once the rerun has saved.
 - ``export``: a trainer keeps the run going; between kills it commits a newer checkpoint and is
-  stopped, then ``export.main`` with the default formats is SIGKILLed at a random moment. ``DIR/export/`` must then be the old complete set or
+  stopped, then ``export.main`` with the default formats is SIGKILLed: every other kill at a
+  random moment of the export, the others the moment its build is complete and the swap is
+  due (its ``metadata.json`` appears). ``DIR/export/`` must then be the old complete set or
   the new complete set (same file names as a complete export), and ``metadata.json`` must
   describe the files beside it: every listed artifact exists with its size, and every ONNX
   file's own metadata names the same training step as metadata.json. Then pairs of exports are
@@ -29,6 +31,7 @@ Exits 1 if any target is missed.
 """
 
 import argparse
+import glob
 import io
 import json
 import os
@@ -324,7 +327,15 @@ def campaign_export(args, work):
 def _export_trials(args, model_dir, export_dir, trainer):
     rng = random.Random(args.seed + 1)
     export_cmd = [sys.executable, "-m", "export.main", f"--model_dir={model_dir}"]
-    figures = dict(kills=0, consistent=0, inconsistent=0, old_set=0, new_set=0, neither_set=0)
+    figures = dict(
+        kills=0,
+        aimed_at_commit=0,
+        consistent=0,
+        inconsistent=0,
+        old_set=0,
+        new_set=0,
+        neither_set=0,
+    )
     figures["reasons"] = []
 
     def advance():
@@ -352,7 +363,17 @@ def _export_trials(args, model_dir, export_dir, trainer):
         proc = subprocess.Popen(
             export_cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.5, max(1.0, export_seconds)))
+        started = time.monotonic()
+        if figures["kills"] % 2:
+            # Aimed at the commit: the build's metadata.json is the last file before the swap.
+            built = os.path.join(model_dir, f".export.{proc.pid}.*", "metadata.json")
+            if wait_for(lambda built=built: glob.glob(built), 3600, proc):
+                # The machine's load moves: the next random kills spread over this export's time.
+                export_seconds = time.monotonic() - started
+                time.sleep(rng.uniform(0.0, 0.05))
+                figures["aimed_at_commit"] += 1
+        else:
+            time.sleep(rng.uniform(0.5, max(1.0, export_seconds)))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         figures["kills"] += 1
@@ -377,7 +398,12 @@ def _export_trials(args, model_dir, export_dir, trainer):
         step = advance()
         procs = [
             subprocess.Popen(
-                export_cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                export_cmd,
+                cwd=REPO,
+                env=env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(2)
         ]

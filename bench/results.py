@@ -3,6 +3,7 @@
     python bench/results.py                                 # every method, default steps
     python bench/results.py --methods=cyclegan --train_steps=500
     python bench/results.py --skip_trained                  # re-tabulate finished runs
+    python bench/results.py --variants=cyclegan:ablation=gan_only   # a flagfile + flags as a row
 
 For each method in ``trainer.methods.registry.METHODS`` with a flagfile
 ``trainer/configs/<method>.flags`` (so a new method appears by being registered and shipping
@@ -44,6 +45,13 @@ flags.DEFINE_boolean(
     "strict_parity", False, "Fail a run whose export misses a parity bound (default: report it)."
 )
 flags.DEFINE_integer("timeout", 6 * 3600, "Seconds a method's training may take.")
+flags.DEFINE_multi_string(
+    "variants",
+    [],
+    "Extra rows, each a shipped flagfile run with more flags: 'NAME:key=value,key=value' "
+    "(e.g. cyclegan:ablation=gan_only); the row and its model_dir are named 'NAME[key=value,"
+    "...]'. Without --methods only the variants run.",
+)
 
 CONFIG_DIR = os.path.join(ROOT, "trainer", "configs")
 
@@ -80,9 +88,25 @@ def shipped_methods(names=None):
     return out
 
 
-def train(method, flagfile, model_dir, train_steps, data_dir, eval_examples, timeout):
+def variant_runs(specs):
+    """[(row name, flagfile path, [extra flags])] of ``--variants`` specs 'NAME:k=v,k=v'."""
+    out = []
+    for spec in specs:
+        name, _, overrides = spec.partition(":")
+        path = os.path.join(CONFIG_DIR, f"{name}.flags")
+        pairs = [p for p in overrides.split(",") if p]
+        if not os.path.exists(path) or not pairs or not all("=" in p for p in pairs):
+            raise ValueError(
+                f"--variants={spec!r}: write NAME:key=value[,key=value...] with NAME a "
+                f"flagfile of trainer/configs (e.g. cyclegan:ablation=gan_only)."
+            )
+        out.append((f"{name}[{','.join(pairs)}]", path, [f"--{p}" for p in pairs]))
+    return out
+
+
+def train(method, flagfile, model_dir, train_steps, data_dir, eval_examples, timeout, extra=()):
     """Runs the training CLI; returns (seconds of training reported by it, wall seconds, log)."""
-    cmd = [sys.executable, "-m", "trainer.main", f"--flagfile={flagfile}"]
+    cmd = [sys.executable, "-m", "trainer.main", f"--flagfile={flagfile}", *extra]
     cmd.append(f"--model_dir={model_dir}")
     if not FLAGS.strict_parity:
         # A quantized variant missing its parity bound is reported in metadata.json; the
@@ -275,7 +299,9 @@ def main(argv):
     from trainer.io_utils import atomic_write_text
 
     rows, failures = [], []
-    for method, flagfile in shipped_methods(FLAGS.methods):
+    runs = [] if FLAGS.variants and not FLAGS.methods else shipped_methods(FLAGS.methods)
+    runs = [(m, f, []) for m, f in runs] + variant_runs(FLAGS.variants)
+    for method, flagfile, extra in runs:
         values = flagfile_values(flagfile)
         model_dir = os.path.join(FLAGS.work_dir, method)
         os.makedirs(model_dir, exist_ok=True)
@@ -303,6 +329,7 @@ def main(argv):
                     FLAGS.data_dir,
                     FLAGS.eval_examples,
                     FLAGS.timeout,
+                    extra,
                 )
             rows.append(collect(method, model_dir, values, train_seconds, wall, FLAGS.latency_runs))
         except (RuntimeError, OSError, subprocess.TimeoutExpired, KeyError) as e:

@@ -146,7 +146,12 @@ def find_readable(model_dir, step=None, announce=True):
 def adopt(model_dir, prefix):
     """Makes ``prefix`` the latest checkpoint in the state file, listing only those up to it
     whose files exist, so a CheckpointManager continues from it (and never counts a missing
-    or newer damaged checkpoint toward its keep-N rotation)."""
+    or newer damaged checkpoint toward its keep-N rotation).
+
+    Each listed checkpoint keeps a timestamp (its state-file one, else its index file's
+    mtime) newer than the state's ``last_preserved_timestamp``: a CheckpointManager only
+    rotates the checkpoints it finds with such a timestamp, and would keep the others forever.
+    """
     import tensorflow as tf
 
     ckpt_dir = checkpoint_dir(model_dir)
@@ -156,10 +161,26 @@ def adopt(model_dir, prefix):
         for p in reversed(candidates(ckpt_dir))
         if _step_of(p) <= step and io_utils.exists(p + ".index")
     ]
+    known = {}
+    try:
+        state = tf.train.get_checkpoint_state(ckpt_dir)
+    except Exception:  # noqa: BLE001 - a damaged state file: fall back to the files' mtimes
+        state = None
+    if state is not None:
+        paths, stamps = state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps
+        known = {os.path.basename(p): t for p, t in zip(paths, stamps)}
+    stamps = []
+    for p in keep:
+        stamp = known.get(os.path.basename(p))
+        if stamp is None:
+            stamp = tf.io.gfile.stat(p + ".index").mtime_nsec / 1e9
+        stamps.append(stamp)
     tf.compat.v1.train.update_checkpoint_state(
         ckpt_dir,
         os.path.basename(prefix),
         all_model_checkpoint_paths=[os.path.basename(p) for p in keep],
+        all_model_checkpoint_timestamps=stamps,
+        last_preserved_timestamp=min(stamps, default=0.0) - 1.0,
     )
 
 

@@ -33,9 +33,9 @@ flags.DEFINE_string(
 flags.DEFINE_list(
     "metrics",
     [],
-    "Metric groups to compute: transfer, uda, fid, class, paired, samples (default: all "
-    "that apply to the method; naming one that does not apply, or a label group on a "
-    "dataset without labels, is an error).",
+    "Metric groups to compute: transfer, uda, fid, class, paired, samples, steganography "
+    "(default: all that apply to the method; naming one that does not apply, or a label "
+    "group on a dataset without labels, is an error).",
 )
 
 

@@ -91,6 +91,16 @@ def test_damaged_latest_checkpoint_falls_back_to_the_newest_readable(
     assert checkpoints.find_readable(str(run_copy)).endswith("ckpt-6")
 
 
+def test_keep_n_rotation_goes_on_over_the_checkpoints_from_before_a_resume(
+    digits_data_dir, run_copy
+):
+    """A resumed run rotates the checkpoints it found as well as its own: 2 and 4 (from
+    before the resume) go once newer ones exist, leaving --keep_checkpoints on disk."""
+    assert steps_on_disk(run_copy) == [2, 4]
+    train(digits_data_dir, run_copy, "--train_steps=10", "--pool_size=2", "--keep_checkpoints=3")
+    assert steps_on_disk(run_copy) == [6, 8, 10]
+
+
 def test_a_checkpoint_rotated_away_during_the_restore_is_replaced_by_the_newest(
     run_copy, monkeypatch
 ):

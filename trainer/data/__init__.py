@@ -240,9 +240,14 @@ def without_labels(domain):
 
 
 def uses_source_labels(config):
-    """Whether training may see domain A's labels: only a UDA run (``--uda``), whose
-    classifier head is defined to learn from the source labels. Target labels never."""
-    return bool(config.hparams.get("uda", False))
+    """Whether training may see domain A's labels: a UDA run (``--uda``), whose classifier
+    head is defined to learn from the source labels, or a method declaring ``SOURCE_LABELS``
+    (DTN's source-domain classifier f). Target labels never."""
+    from trainer.methods import registry
+
+    method = registry.METHODS.get(config.method)
+    declared = method is not None and method.SOURCE_LABELS
+    return declared or bool(config.hparams.get("uda", False))
 
 
 def config_domain(config, domain, split):
@@ -266,6 +271,8 @@ def _unpaired(config, split, *, batch_size, training, seed, keep_labels=False):
         b = without_labels(b)
         if not uses_source_labels(config):
             a = without_labels(a)
+        # One step of a method with n_critic critic updates takes that many batches at once.
+        batch_size *= labeled.updates_per_step(config)
     return unpaired_dataset(
         a,
         b,

@@ -40,7 +40,9 @@ accuracy and class preservation of a conditional translation, L1/PSNR to the pai
 Metric groups (``--metrics=``; by default every one that applies to the method):
 ``transfer`` (transfer accuracy and domain score; per target of a conditional translation),
 ``uda``, ``fid`` (FID/KID everywhere), ``class`` (class accuracy of generated samples),
-``paired`` (L1/PSNR), ``samples`` (the grid). Naming one that does not apply is an error.
+``paired`` (L1/PSNR), ``samples`` (the grid), ``steganography`` (the cycle's reconstruction
+under noise on the translation, for methods with both an a -> b and a b -> a path; see
+``trainer.eval.steganography``). Naming one that does not apply is an error.
 
 metrics.json schema (``schema_version`` 2; missing figures are null)::
 
@@ -75,6 +77,7 @@ metrics.json schema (``schema_version`` 2; missing figures are null)::
                                              "kid": float|null, "kid_std": float|null}},
                                  "average": {"domain_accuracy", "class_preservation", "fid",
                                              "kid"}}},
+      "steganography": null | {"a2b": {...}, "b2a": {...}} (see trainer.eval.steganography),
       "uda": null | {"domain": "b", "accuracy": float, "source_only_accuracy": float,
                      "oracle_accuracy": float, "gap_closed": float|null},
       "classifiers": {"<domain>": {"test_accuracy": float, "train_examples": int, "path": str},
@@ -90,11 +93,11 @@ import keras
 import numpy as np
 
 from trainer import io_utils
-from trainer.eval import classifiers, conditional, grids
+from trainer.eval import classifiers, conditional, grids, steganography
 from trainer.eval import metrics as estimators
 
 SCHEMA_VERSION = 2
-METRIC_GROUPS = ("transfer", "uda", "fid", "class", "paired", "samples")
+METRIC_GROUPS = ("transfer", "uda", "fid", "class", "paired", "samples", "steganography")
 LABEL_METRICS = ("transfer", "uda", "class")
 GENERATE_KINDS = (conditional.GENERATE, conditional.CONDITIONAL_GENERATE)
 # Judges telling domains apart (A vs B; all of a multi-domain run's), not digit classes.
@@ -324,6 +327,11 @@ def _check_applicable(asked, metrics, model, config, kinds, directions):
             data_kind == "paired",
             "L1/PSNR to the paired target needs a method trained on paired data (e.g. "
             "--method=pix2pix)",
+        ),
+        "steganography": (
+            steganography.applies(directions),
+            "the steganography probe cycles a -> b -> a and b -> a -> b (a method with both an "
+            "a2b and a b2a path, e.g. --method=cyclegan)",
         ),
     }
     for group, (applies, what) in rules.items():
@@ -679,6 +687,9 @@ def evaluate(
         "generated": generated,
         "conditional": conditioned,
         "uda": _uda_scores(model, x_test, judges, config) if "uda" in asked else None,
+        "steganography": (
+            steganography.probe(model, directions, x_test) if "steganography" in asked else None
+        ),
         "classifiers": _classifier_entries(judges),
         "notes": notes + _judge_notes(judges),
     }
@@ -744,6 +755,7 @@ def headline(result):
                 f"paired {role} L1 {e['l1']:.4f}, PSNR {e['psnr']:.2f} dB (identity L1 "
                 f"{base['identity_l1']:.4f}, PSNR {base['identity_psnr']:.2f} dB)"
             )
+    lines += steganography.headline(result.get("steganography"))
     weak = [n for n, c in result["classifiers"].items() if c.get("below_bar")]
     if weak:
         lines.append(
@@ -825,6 +837,7 @@ def markdown(result):
         ]
     out += _paired_table(result) + _generated_tables(result, fid_name)
     out += _conditional_tables(result, fid_name)
+    out += steganography.markdown(result.get("steganography"))
     out += ["| classifier | test accuracy | train images |", "|---|---|---|"]
     for name, c in result["classifiers"].items():
         label = {
@@ -957,6 +970,11 @@ def write_summaries(writer, result, grid=None):
                 for key in ("domain_accuracy", "class_preservation", "fid"):
                     if t.get(key) is not None:
                         tf.summary.scalar(f"eval/{name}/{target}/{key}", t[key])
+        for role, e in (result.get("steganography") or {}).items():
+            tf.summary.scalar(f"eval/{role}/steganography_clean_psnr", e["clean"]["psnr"])
+            for n in e["noisy"]:
+                tf.summary.scalar(f"eval/{role}/steganography_psnr_{n['stddev']:g}", n["psnr"])
+                tf.summary.scalar(f"eval/{role}/steganography_gain_{n['stddev']:g}", n["gain"])
         if result.get("uda"):
             for key in ("accuracy", "gap_closed"):
                 if result["uda"][key] is not None:

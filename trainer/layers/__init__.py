@@ -1,7 +1,14 @@
 """Custom Keras layers shared by every network: all serializable and exportable."""
 
+from trainer.layers.gradient_reversal import GradientReversal
 from trainer.layers.normalization import InstanceNormalization, make_norm
 from trainer.layers.padding import ReflectionPad2D
 from trainer.layers.residual import ResidualBlock
 
-__all__ = ["InstanceNormalization", "ReflectionPad2D", "ResidualBlock", "make_norm"]
+__all__ = [
+    "GradientReversal",
+    "InstanceNormalization",
+    "ReflectionPad2D",
+    "ResidualBlock",
+    "make_norm",
+]

@@ -21,6 +21,14 @@ from trainer.losses.adversarial import (
 )
 from trainer.losses.classification import group_softmax_cross_entropy, softmax_cross_entropy
 from trainer.losses.divergence import gaussian_kl, unit_variance_kl
+from trainer.losses.dtn import (
+    f_constancy,
+    realness,
+    target_identity,
+    three_way_discriminator,
+    three_way_generator,
+    total_variation,
+)
 from trainer.losses.latent import (
     gaussian_sample,
     negative_elbo,
@@ -33,6 +41,7 @@ from trainer.losses.vae import fixed_variance_sample, vae_loss
 __all__ = [
     "GAN_LOSSES",
     "GanLoss",
+    "f_constancy",
     "fixed_variance_sample",
     "gan_loss",
     "gaussian_kl",
@@ -50,7 +59,12 @@ __all__ = [
     "negative_elbo",
     "noise_regulariser",
     "pair_discriminator_loss",
+    "realness",
     "softmax_cross_entropy",
+    "target_identity",
+    "three_way_discriminator",
+    "three_way_generator",
+    "total_variation",
     "unit_variance_kl",
     "vae_loss",
     "vanilla_discriminator",

@@ -14,7 +14,7 @@ import tensorflow as tf
 from trainer import losses
 from trainer.methods import hparams as hparams_lib
 from trainer.methods.hparams import COMMON_HPARAMS, HParam
-from trainer.methods.optim import LinearDecay, clip_weights, unique_variables
+from trainer.methods.optim import LinearDecay, clip_weights, make_optimizer, unique_variables
 from trainer.methods.paths import image_path
 
 __all__ = [
@@ -45,6 +45,11 @@ class TranslationModel(keras.Model):
     CAPABILITIES: ClassVar[frozenset] = frozenset()
     # Players whose weights --clip_weights clips after each of their updates.
     CRITICS: ClassVar[frozenset] = frozenset({"disc"})
+    # Every player's optimizer: one of optim.OPTIMIZERS.
+    OPTIMIZER: ClassVar[str] = "adam"
+    # Whether training batches carry the source domain's labels (y_a) for a method defined to
+    # learn from them (DTN's f); --uda turns them on for UDA heads. Target labels never.
+    SOURCE_LABELS: ClassVar[bool] = False
 
     def __init__(self, config, **kwargs):
         config = self.complete_config(config)
@@ -130,7 +135,7 @@ class TranslationModel(keras.Model):
         return {}
 
     def make_optimizers(self, total_steps):
-        """One optimizer per player, built on its variables (required under MirroredStrategy),
+        """One ``OPTIMIZER`` per player, built on its variables (required under MirroredStrategy),
         each with the linear-decay schedule counted in its own updates (``updates_per_step``)."""
         hp = self.hp
         decay_start = hp.decay_start_step
@@ -140,11 +145,7 @@ class TranslationModel(keras.Model):
         for name, networks in self.players().items():
             n = int(counts.get(name, 1))
             schedule = LinearDecay(hp.lr, decay_start * n, total_steps * n)
-            kwargs = dict(learning_rate=schedule, beta_1=hp.beta_1, beta_2=hp.beta_2)
-            if hp.weight_decay > 0:
-                opt = keras.optimizers.AdamW(weight_decay=hp.weight_decay, **kwargs, name=name)
-            else:
-                opt = keras.optimizers.Adam(**kwargs, name=name)
+            opt = make_optimizer(self.OPTIMIZER, schedule, hp, name)
             if self.config.train.mixed_precision:
                 opt = keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale")
             opt.build(unique_variables(networks))

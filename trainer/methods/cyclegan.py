@@ -1,4 +1,18 @@
-"""CycleGAN (Zhu et al. 2017): two generators, two PatchGANs, cycle and identity L1, image pool."""
+"""CycleGAN (Zhu et al. 2017): two generators, two PatchGANs, cycle and identity L1, image pool.
+
+``--ablation`` trains the paper's loss ablations (its Table 4) with the same networks, by
+choosing which generator terms enter the objective:
+
+- ``none``: the full objective, adversarial both ways + forward and backward cycle + identity;
+- ``gan_only``: the adversarial terms alone (nothing ties a translation to its input);
+- ``cycle_only``: both cycle terms alone (no adversarial term: nothing pulls a translation
+  into the other domain; the discriminators still train and log how far off it is);
+- ``forward``: adversarial + the forward cycle A -> B -> A;
+- ``backward``: adversarial + the backward cycle B -> A -> B.
+
+The ablations leave out the identity term, as the paper's ablation does; the variables are
+those of the full model, so an ablation's checkpoint loads wherever CycleGAN's does.
+"""
 
 import tensorflow as tf
 
@@ -7,6 +21,15 @@ from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import NORMS
 from trainer.methods.image_pool import ImagePool
 from trainer.networks import patch_discriminator, resnet_generator
+
+# --ablation: the generator terms each setting keeps.
+ABLATIONS = {
+    "none": frozenset({"adversarial", "forward", "backward", "identity"}),
+    "gan_only": frozenset({"adversarial"}),
+    "cycle_only": frozenset({"forward", "backward"}),
+    "forward": frozenset({"adversarial", "forward"}),
+    "backward": frozenset({"adversarial", "backward"}),
+}
 
 
 class CycleGAN(TranslationModel):
@@ -30,6 +53,13 @@ class CycleGAN(TranslationModel):
             shape=True,
             choices=NORMS,
         ),
+        "ablation": HParam(
+            "none",
+            "Loss ablation (the paper's Table 4): none (the full objective), gan_only, "
+            "cycle_only, forward (GAN + cycle A -> B -> A), backward (GAN + cycle B -> A -> B); "
+            "the ablations leave out the identity term.",
+            choices=tuple(ABLATIONS),
+        ),
     }
     # Tiny settings for the tests' smoke runs (the contract test, the flagfile test).
     SMOKE_HPARAMS = {"filters": 4, "gen_blocks": 1, "disc_layers": 2, "pool_size": 2}
@@ -52,25 +82,36 @@ class CycleGAN(TranslationModel):
     def checkpoint_items(self):
         return {"pool_a": self.pool_a, "pool_b": self.pool_b}
 
+    def generator_terms(self, x_a, x_b):
+        """G's named, weighted terms as ``--ablation`` selects them; also returns the
+        translations (x_ab, x_ba). ``cycle`` is the sum of the cycle directions kept."""
+        hp = self.hp
+        keep = ABLATIONS[hp.ablation]
+        x_ab = self.gen_ab(x_a, training=True)
+        x_ba = self.gen_ba(x_b, training=True)
+        terms = {}
+        if "adversarial" in keep:
+            terms["adv_ab"] = (1.0, self.gan.generator(self.disc_b(x_ab, training=True)))
+            terms["adv_ba"] = (1.0, self.gan.generator(self.disc_a(x_ba, training=True)))
+        cycles = []
+        if "forward" in keep:
+            cycles.append(losses.l1(self.gen_ba(x_ab, training=True), x_a))
+        if "backward" in keep:
+            cycles.append(losses.l1(self.gen_ab(x_ba, training=True), x_b))
+        if cycles:
+            terms["cycle"] = (hp.lambda_cycle, tf.add_n(cycles))
+        if "identity" in keep and hp.lambda_identity > 0:
+            # G_ab should leave an image already in B unchanged (and G_ba one in A).
+            identity = losses.l1(self.gen_ab(x_b, training=True), x_b) + losses.l1(
+                self.gen_ba(x_a, training=True), x_a
+            )
+            terms["identity"] = (hp.lambda_cycle * hp.lambda_identity, identity)
+        return terms, x_ab, x_ba
+
     def train_step(self, batch):
         x_a, x_b = batch["x_a"], batch["x_b"]
-        hp = self.hp
         with tf.GradientTape() as tape:
-            x_ab = self.gen_ab(x_a, training=True)
-            x_ba = self.gen_ba(x_b, training=True)
-            x_aba = self.gen_ba(x_ab, training=True)
-            x_bab = self.gen_ab(x_ba, training=True)
-            terms = {
-                "adv_ab": (1.0, self.gan.generator(self.disc_b(x_ab, training=True))),
-                "adv_ba": (1.0, self.gan.generator(self.disc_a(x_ba, training=True))),
-                "cycle": (hp.lambda_cycle, losses.l1(x_aba, x_a) + losses.l1(x_bab, x_b)),
-            }
-            if hp.lambda_identity > 0:
-                # G_ab should leave an image already in B unchanged (and G_ba one in A).
-                identity = losses.l1(self.gen_ab(x_b, training=True), x_b) + losses.l1(
-                    self.gen_ba(x_a, training=True), x_a
-                )
-                terms["identity"] = (hp.lambda_cycle * hp.lambda_identity, identity)
+            terms, x_ab, x_ba = self.generator_terms(x_a, x_b)
             gen_loss, logs = self.weighted_loss("gen_loss", terms)
         self.step("gen", tape, gen_loss)
 

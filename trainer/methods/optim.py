@@ -1,4 +1,5 @@
-"""Optimisation helpers every method shares: the LR schedule, variables counted once, clipping."""
+"""Optimisation helpers every method shares: the optimizer, the LR schedule, variables counted
+once, clipping."""
 
 import keras
 import tensorflow as tf
@@ -24,6 +25,23 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "decay_start": self.decay_start,
             "total_steps": self.total_steps,
         }
+
+
+# What a method can declare as its OPTIMIZER: Adam (AdamW with --weight_decay) with --beta_1 and
+# --beta_2, or RMSProp (WGAN and DualGAN: momentum made their weight-clipped critics unstable).
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(kind, learning_rate, hp, name):
+    """A fresh optimizer of ``kind`` (one of OPTIMIZERS) at ``learning_rate`` (a rate or a
+    schedule), with ``hp.weight_decay`` as decoupled weight decay when > 0."""
+    decay = {"weight_decay": hp.weight_decay} if hp.weight_decay > 0 else {}
+    if kind == "adam":
+        opt = keras.optimizers.AdamW if decay else keras.optimizers.Adam
+        return opt(learning_rate, beta_1=hp.beta_1, beta_2=hp.beta_2, **decay, name=name)
+    if kind == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, **decay, name=name)
+    raise ValueError(f"Unknown optimizer {kind!r}: choose one of {', '.join(OPTIMIZERS)}.")
 
 
 def unique_variables(models):

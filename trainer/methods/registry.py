@@ -3,11 +3,17 @@
 from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
 from trainer.methods.cyclegan import CycleGAN
+from trainer.methods.direct import Direct
+from trainer.methods.discogan import DiscoGAN
+from trainer.methods.dtn import DTN
+from trainer.methods.dualgan import DualGAN
 from trainer.methods.gan import GAN
 from trainer.methods.latent_explore import LatentExplore
 from trainer.methods.pix2pix import Pix2Pix
 from trainer.methods.stargan import StarGAN
 from trainer.methods.unit import UNIT
+from trainer.methods.unmt import UNMT
+from trainer.methods.xgan import XGAN
 
 METHODS = {
     "cyclegan": CycleGAN,
@@ -17,6 +23,12 @@ METHODS = {
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
     "stargan": StarGAN,
+    "direct": Direct,
+    "dtn": DTN,
+    "discogan": DiscoGAN,
+    "dualgan": DualGAN,
+    "unmt": UNMT,
+    "xgan": XGAN,
     "latent_explore": LatentExplore,
 }
 

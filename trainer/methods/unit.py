@@ -3,11 +3,16 @@
 E1, E2 share their last layers and G1, G2 their first, so both domains map to one code z.
 Objective (the paper's lambda0..lambda4 by name): VAE per domain (fixed-variance posterior,
 L1 reconstruction, KL as the squared mean), GAN on the translations x_ab = G2(E1(x_a)) and
-x_ba = G1(E2(x_b)), and cycle-consistency x_aba = G1(E2(x_ab)) with its KL term.
+x_ba = G1(E2(x_b)), and cycle-consistency x_aba = G1(E2(x_ab)) with its KL terms. The cycle
+term is the paper's L_CC1 (eq. 5) whole: lambda3 * [KL(q1(z|x_a)) + KL(q2(z|x_ab))] -
+lambda4 * log p(x_a | z), so KL(q1(z|x_a)) is weighted lambda1 (VAE) + lambda3 (cycle), as
+the objective is written; the authors' released code counts it once.
 
 ``--uda``: D1 and D2 share their high-level layers and a softmax classifier head trained
-with source (A) labels; the generators also pull D's top features of x_ab towards those of
-x_a. ``classify(x, "b")`` then labels target images.
+with source (A) labels; the generators also pull D's top features of each translation towards
+those of its input (x_ab towards x_a and x_ba towards x_b: the constraint is symmetric, since
+it needs no labels and the target domain's translations should keep their content as well).
+``classify(x, "b")`` then labels target images.
 """
 
 import keras
@@ -32,7 +37,15 @@ class UNIT(UDAHead, TranslationModel):
         "lambda_kl": HParam(0.1, "UNIT lambda1: weight of the VAE KL (squared-mean) term."),
         "lambda_recon": HParam(100.0, "UNIT lambda2: weight of the VAE L1 reconstruction."),
         "lambda_cycle_kl": HParam(0.1, "UNIT lambda3: weight of the cycle's KL term."),
-        "lambda_cycle": HParam(100.0, "UNIT lambda4: weight of the cycle L1 reconstruction."),
+        "lambda_cycle": HParam(
+            100.0, "UNIT lambda4: weight of the cycle L1 reconstruction a -> b -> a."
+        ),
+        "lambda_cycle_b": HParam(
+            100.0,
+            "UNIT lambda4 of the other cycle: weight of the L1 reconstruction b -> a -> b. Lower "
+            "it when B holds detail A cannot show (a textured B, a plain A): a strong "
+            "b -> a -> b cycle makes G1 hide B's texture in A's images as low-amplitude noise.",
+        ),
         "n_down": HParam(
             2, "Stride-2 downsamplings of the encoders (upsamplings of decoders).", shape=True
         ),
@@ -54,7 +67,9 @@ class UNIT(UDAHead, TranslationModel):
             "(they keep their source label); 0 = off.",
         ),
         "lambda_feat": HParam(
-            1.0, "Weight of the --uda L1 between D's top features of x_a and x_ab."
+            1.0,
+            "Weight of the --uda L1 between D's top features of each translation and its "
+            "input (x_ab and x_a, x_ba and x_b).",
         ),
     }
     SMOKE_HPARAMS = {
@@ -120,14 +135,22 @@ class UNIT(UDAHead, TranslationModel):
                 "kl_a": (hp.lambda_kl, losses.unit_variance_kl(mu_a)),
                 "kl_b": (hp.lambda_kl, losses.unit_variance_kl(mu_b)),
                 "cycle_a": (hp.lambda_cycle, losses.l1(x_aba, x_a)),
-                "cycle_b": (hp.lambda_cycle, losses.l1(x_bab, x_b)),
-                "cycle_kl_a": (hp.lambda_cycle_kl, losses.unit_variance_kl(mu_aba)),
-                "cycle_kl_b": (hp.lambda_cycle_kl, losses.unit_variance_kl(mu_bab)),
+                "cycle_b": (hp.lambda_cycle_b, losses.l1(x_bab, x_b)),
+                # L_CC's KL half: the source code's KL and the re-encoding's (eq. 5).
+                "cycle_kl_a": (
+                    hp.lambda_cycle_kl,
+                    losses.unit_variance_kl(mu_a) + losses.unit_variance_kl(mu_aba),
+                ),
+                "cycle_kl_b": (
+                    hp.lambda_cycle_kl,
+                    losses.unit_variance_kl(mu_b) + losses.unit_variance_kl(mu_bab),
+                ),
             }
             if hp.uda:
-                # Translation must keep what the shared D layers see in x_a (its class).
-                feat = losses.l1(d_ab["features"], self.disc_a(x_a, training=True)["features"])
-                terms["feat"] = (hp.lambda_feat, feat)
+                # Translation must keep what the shared D layers see in its input (its class).
+                feat_ab = losses.l1(d_ab["features"], self.disc_a(x_a, training=True)["features"])
+                feat_ba = losses.l1(d_ba["features"], self.disc_b(x_b, training=True)["features"])
+                terms["feat"] = (hp.lambda_feat, feat_ab + feat_ba)
             gen_loss, logs = self.weighted_loss("gen_loss", terms)
         self.step("gen", tape, gen_loss)
 

@@ -75,9 +75,17 @@ def unet_generator(
 
 
 def pair_discriminator(
-    image_size, patch_size=70, in_channels=6, filters=64, norm="batch", name="disc"
+    image_size,
+    patch_size=70,
+    in_channels=6,
+    filters=64,
+    norm="batch",
+    logits_bias=True,
+    name="disc",
 ):
-    """D: ``pair`` [S,S,in_channels] -> logits per patch of ``patch_size`` px (float32)."""
+    """D: ``pair`` [S,S,in_channels] -> logits per patch of ``patch_size`` px (float32).
+
+    ``logits_bias=False``: no bias on the last layer (a WGAN critic's loss cannot see it)."""
     if patch_size == 1:
         pair = keras.Input((image_size, image_size, in_channels), name="image")
         x = keras.layers.Conv2D(filters, 1, name="conv0")(pair)
@@ -86,7 +94,7 @@ def pair_discriminator(
         layer = make_norm(norm, name="conv1_norm")
         x = layer(x) if layer is not None else x
         x = keras.layers.LeakyReLU(0.2, name="conv1_lrelu")(x)
-        x = keras.layers.Conv2D(1, 1, name="logits_conv")(x)
+        x = keras.layers.Conv2D(1, 1, use_bias=logits_bias, name="logits_conv")(x)
         out = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
         return keras.Model(pair, out, name=name)
     if patch_size not in PATCH_LAYERS:
@@ -108,6 +116,7 @@ def pair_discriminator(
         filters=filters,
         n_layers=n_layers,
         norm=norm,
+        logits_bias=logits_bias,
         name=name,
     )
 

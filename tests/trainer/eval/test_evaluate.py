@@ -88,7 +88,7 @@ def test_metrics_json_schema_and_markdown(identity_result):
         "schema_version", "step", "method", "dataset", "domains", "measured_domains",
         "eval_examples", "has_labels",
         "feature_space", "metric_groups", "directions", "baselines", "generated", "conditional",
-        "uda", "classifiers", "notes", "headline", "seconds", "files",
+        "uda", "steganography", "classifiers", "notes", "headline", "seconds", "files",
     }  # fmt: skip
     assert set(saved) == expected_keys
     assert saved["schema_version"] == 2 and saved["step"] == 7 and saved["method"] == "identity"

@@ -17,7 +17,11 @@ from trainer.networks import latent_shape, unit_decoders, unit_encoders
 def test_paper_weights_and_optimizer_are_the_defaults():
     hp = UNIT.hparam_specs()
     assert [hp[k].default for k in ("lambda_gan", "lambda_kl", "lambda_recon")] == [10, 0.1, 100]
-    assert [hp[k].default for k in ("lambda_cycle_kl", "lambda_cycle")] == [0.1, 100]
+    assert [hp[k].default for k in ("lambda_cycle_kl", "lambda_cycle", "lambda_cycle_b")] == [
+        0.1,
+        100,
+        100,
+    ]
     assert (hp["lr"].default, hp["beta_1"].default, hp["beta_2"].default) == (1e-4, 0.5, 0.999)
     assert hp["weight_decay"].default == 1e-4
 
@@ -90,6 +94,28 @@ def test_train_step_combines_the_losses_with_their_weights_and_updates_both_play
     assert float(out["kl_a"]) > 0 and float(out["recon_a"]) > 0
     assert not np.allclose(model.shared_dec.get_weights()[0], before_g)
     assert not np.allclose(model.disc_b.get_weights()[0], before_d)
+
+
+def test_cycle_kl_is_the_papers_whole_l_cc_kl_half(method_config, random_batch, monkeypatch):
+    """L_CC1 (eq. 5) = lambda3 * [KL(q1(z|x_a)) + KL(q2(z|x_ab))] - lambda4 * log p: the cycle
+    term's KL holds the source code's KL as well as the re-encoding's."""
+    monkeypatch.setattr(losses, "fixed_variance_sample", lambda mu: mu)  # deterministic z
+    model = build(method_config("unit"))
+    model.make_optimizers(total_steps=10)
+    batch = random_batch()
+    expected = {}
+    for d, (enc, dec, enc_back) in {
+        "a": (model.enc_a, model.dec_b, model.enc_b),
+        "b": (model.enc_b, model.dec_a, model.enc_a),
+    }.items():
+        mu = enc(batch[f"x_{d}"], training=True)
+        mu_back = enc_back(dec(mu, training=True), training=True)
+        kl = losses.unit_variance_kl(mu) + losses.unit_variance_kl(mu_back)
+        expected[d] = float(tf.reduce_mean(kl))
+    out = model.train_step(batch)
+    for d in "ab":
+        np.testing.assert_allclose(float(out[f"cycle_kl_{d}"]), expected[d], rtol=1e-4)
+        assert float(out[f"cycle_kl_{d}"]) > float(out[f"kl_{d}"]) > 0
 
 
 def test_paths_run_the_latent_mean_and_name_their_tensors(method_config, random_batch):

@@ -1,0 +1,74 @@
+"""The Domain Transfer Network's networks (arXiv 1611.02200): f, g and the three-way D.
+
+f: a digit classifier, stride-2 3x3 convolutions doubling the width from ``filters`` down to
+a 4x4 map, a dense layer to the ``features`` vector (what f-constancy compares, taken before
+its ReLU) and a dense ``class_logits`` head. g: from that vector to an image, in the DCGAN
+generator's layout. D: DCGAN-style stride-2 convolutions down to 4x4 and three logits (fake
+from source, fake from target, real target).
+"""
+
+import keras
+
+from trainer.layers import make_norm
+from trainer.networks.dcgan import _ups
+
+
+def feature_classifier(image_size, filters=64, feature_dim=128, num_classes=10, name="f"):
+    """f: ``image`` -> {"features": [feature_dim], "class_logits": [num_classes]} (float32)."""
+    n_down = _ups(image_size)
+    image = keras.Input((image_size, image_size, 3), name="image")
+    x, width = image, filters
+    for i in range(n_down):
+        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"conv{i}")(x)
+        x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
+        width *= 2
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(feature_dim, name="dense_features")(x)
+    features = keras.layers.Activation("linear", dtype="float32", name="features")(x)
+    x = keras.layers.ReLU(name="features_relu")(features)
+    x = keras.layers.Dense(num_classes, name="dense_logits")(x)
+    logits = keras.layers.Activation("linear", dtype="float32", name="class_logits")(x)
+    return keras.Model(image, {"features": features, "class_logits": logits}, name=name)
+
+
+def feature_generator(image_size, feature_dim=128, filters=64, norm="batch", name="gen"):
+    """g: f's feature vector, input ``code`` [feature_dim] -> ``generated`` image in [-1, 1].
+
+    The DCGAN generator's layout (dense projection to 4x4, stride-2 4x4 transposed
+    convolutions halving the width, norm and ReLU, tanh), with its own input and output names:
+    in the a2b path g follows f, whose input is ``image`` and output ``features``.
+    """
+    n_up = _ups(image_size)
+    z = keras.Input((feature_dim,), name="code")
+    width = filters * 2 ** (n_up - 1)
+    x = keras.layers.Dense(4 * 4 * width, use_bias=norm == "none", name="project")(z)
+    x = keras.layers.Reshape((4, 4, width), name="project_reshape")(x)
+    for i in range(n_up):
+        if i:
+            width //= 2
+            x = keras.layers.Conv2DTranspose(
+                width, 4, strides=2, padding="same", use_bias=norm == "none", name=f"up{i}_deconv"
+            )(x)
+        layer = make_norm(norm, name=f"up{i}_norm")
+        x = layer(x) if layer is not None else x
+        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
+    x = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", name="head_deconv")(x)
+    out = keras.layers.Activation("tanh", dtype="float32", name="generated")(x)
+    return keras.Model(z, out, name=name)
+
+
+def dtn_discriminator(image_size, filters=64, norm="batch", name="disc"):
+    """D: ``image`` -> three logits [3] (fake from source, fake from target, real target)."""
+    n_down = _ups(image_size)
+    image = keras.Input((image_size, image_size, 3), name="image")
+    x, width = image, filters
+    for i in range(n_down):
+        x = keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}")(x)
+        layer = make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
+        x = layer(x) if layer is not None else x
+        x = keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu")(x)
+        width *= 2
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(3, name="dense_logits")(x)
+    logits = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
+    return keras.Model(image, logits, name=name)
