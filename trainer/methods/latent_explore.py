@@ -43,7 +43,7 @@ import tensorflow as tf
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import GAN_LOSSES
-from trainer.methods.optim import LinearDecay, unique_variables
+from trainer.methods.optim import LinearDecay, make_optimizer, unique_variables
 from trainer.methods.paths import Image, Noise, Path, normal
 from trainer.networks import latent_generator, pair_discriminator, vae_decoder, vae_encoder
 
@@ -245,13 +245,7 @@ class LatentExplore(TranslationModel):
         for name, networks in self.players().items():
             span = max(int(spans[name]), 1)
             start = span // 2 if hp.decay_start_step < 0 else hp.decay_start_step
-            kwargs = dict(
-                learning_rate=LinearDecay(hp.lr, start, span), beta_1=hp.beta_1, beta_2=hp.beta_2
-            )
-            if hp.weight_decay > 0:
-                opt = keras.optimizers.AdamW(weight_decay=hp.weight_decay, **kwargs, name=name)
-            else:
-                opt = keras.optimizers.Adam(**kwargs, name=name)
+            opt = make_optimizer(self.OPTIMIZER, LinearDecay(hp.lr, start, span), hp, name)
             if self.config.train.mixed_precision:
                 opt = keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale")
             opt.build(unique_variables(networks))
