@@ -12,6 +12,9 @@ kind, split, ...)`` builds them and ``KINDS`` lists the kinds:
   [-1, 1]. Training batches carry no target-domain labels (``y_b`` is -1) and no source labels
   either (``y_a`` is -1) unless the run trains a UDA classifier head (``--uda``), which is
   defined to use the source labels. Evaluation batches keep both.
+- ``unpaired_labeled``: ``unpaired`` batches that keep the class labels of both domains in
+  training too, for a method defined to learn from a class correspondence between the domains
+  (``latent_explore``'s matched pairs).
 - ``images`` (``{x}``) and ``labeled`` (``{x, y}``): one domain, for noise-to-image methods
   (:mod:`trainer.data.labeled`).
 - ``paired``: aligned ``{x_a, x_b, y_a, y_b}`` pairs (:mod:`trainer.data.paired`).
@@ -260,11 +263,11 @@ def config_domain(config, domain, split):
     )
 
 
-def _unpaired(config, split, *, batch_size, training, seed):
+def _unpaired(config, split, *, batch_size, training, seed, keep_labels=False):
     d = config.data
     a = config_domain(config, d.domain_a, split)
     b = config_domain(config, d.domain_b, split)
-    if training:
+    if training and not keep_labels:
         b = without_labels(b)
         if not uses_source_labels(config):
             a = without_labels(a)
@@ -283,6 +286,12 @@ def _unpaired(config, split, *, batch_size, training, seed):
     )
 
 
+def _unpaired_labeled(config, split, *, batch_size, training, seed):
+    return _unpaired(
+        config, split, batch_size=batch_size, training=training, seed=seed, keep_labels=True
+    )
+
+
 # Data kinds a method can declare as its ``DATA``: name -> builder(config, split, *, batch_size,
 # training, seed) returning a batched tf.data.Dataset. The kinds of the conditional family live
 # in their own modules, which read domains through this one (imported here, after it is set up).
@@ -290,6 +299,7 @@ from trainer.data import labeled, multi_domain, paired  # noqa: E402
 
 KINDS = {
     "unpaired": _unpaired,
+    "unpaired_labeled": _unpaired_labeled,
     "images": labeled.images_dataset,
     "labeled": labeled.labeled_dataset,
     "paired": paired.paired_dataset,

@@ -175,8 +175,19 @@ def _inception_features(path):
 
 
 def _single_image(path):
-    """Whether ``path`` takes one image and nothing else (what these figures measure)."""
-    return [s.kind for s in path.inputs] == ["image"]
+    """Whether ``path`` takes one image and nothing else but noise (what these figures
+    measure; ``model.translate`` draws the noise from its declared prior)."""
+    return [s.kind for s in path.inputs if s.kind != "noise"] == ["image"]
+
+
+def _expected_labels(labels, path_info, offset):
+    """Labels the translations should carry: the path's declared ``class_map`` ([[source,
+    target] ...], -1 for a label it does not map) or, without one, ``labels + offset``."""
+    pairs = path_info.get("class_map") if path_info else None
+    if not pairs:
+        return np.asarray(labels) + offset
+    table = dict((int(s), int(t)) for s, t in pairs)
+    return np.asarray([table.get(int(y), -1) for y in np.asarray(labels)])
 
 
 def _path_domains(model):
@@ -204,7 +215,7 @@ def unmeasured_paths(model):
             takes = ", ".join(f"{s.name} ({s.kind})" for s in path.inputs)
             notes.append(
                 f"Path {name!r} takes {takes}: its outputs are not measured (evaluation "
-                "measures an image, noise, noise + one-hot, or image + one-hot)."
+                "measures an image, image + noise, noise, noise + one-hot, or image + one-hot)."
             )
     return notes
 
@@ -353,8 +364,11 @@ def _load_judges(config, has_labels, cache_root, train_kwargs):
     return judges, ("digit" if config.data.dataset == "digits" else "class-classifier")
 
 
-def _score_direction(x_tr, src, dst, x_test, judges, config, asked, inception, has_labels):
-    """(figures of one translated direction, its baselines)."""
+def _score_direction(
+    x_tr, src, dst, x_test, judges, config, asked, inception, has_labels, path_info=None
+):
+    """(figures of one translated direction, its baselines). ``path_info`` (the path's
+    ``extra``) may declare the ``class_map`` its translations follow."""
     (x_src, y_src), (x_dst, y_dst) = x_test[src], x_test[dst]
     paired, paired_base = {"l1": None, "psnr": None}, {"identity_l1": None, "identity_psnr": None}
     if "paired" in asked:
@@ -382,10 +396,11 @@ def _score_direction(x_tr, src, dst, x_test, judges, config, asked, inception, h
     }
     if has_labels:
         judge_dst, judge_src = judges[dst], judges[src]
-        expected = y_src + offset
+        expected = _expected_labels(y_src, path_info, offset)
         entry["transfer_accuracy"] = _accuracy(judge_dst.predict(x_tr), expected)
         base["identity_accuracy"] = _accuracy(judge_dst.predict(x_src), expected)
-        base["source_only_accuracy"] = _accuracy(judge_src.predict(x_dst) + offset, y_dst)
+        source_only = _expected_labels(judge_src.predict(x_dst), path_info, offset)
+        base["source_only_accuracy"] = _accuracy(source_only, y_dst)
         base["oracle_accuracy"] = _accuracy(judge_dst.predict(x_dst), y_dst)
     if "fid" in asked:
         _score_fid(entry, base, x_tr, x_src, x_dst, judges[dst if has_labels else "domain"])
@@ -628,7 +643,16 @@ def evaluate(
     for role, path, src, dst in directions:
         translated[role] = translate(model, x_test[src][0], path)
         entry, baselines[role] = _score_direction(
-            translated[role], src, dst, x_test, judges, config, asked, inception, has_labels
+            translated[role],
+            src,
+            dst,
+            x_test,
+            judges,
+            config,
+            asked,
+            inception,
+            has_labels,
+            model.translation_paths()[path].extra,
         )
         per_direction[role] = {"path": path, **entry}
     generated, generate_rows = _score_generate_paths(

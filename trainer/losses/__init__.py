@@ -29,6 +29,12 @@ from trainer.losses.dtn import (
     three_way_generator,
     total_variation,
 )
+from trainer.losses.latent import (
+    gaussian_sample,
+    negative_elbo,
+    noise_regulariser,
+    pair_discriminator_loss,
+)
 from trainer.losses.reconstruction import l1, l2
 from trainer.losses.vae import fixed_variance_sample, vae_loss
 
@@ -39,6 +45,7 @@ __all__ = [
     "fixed_variance_sample",
     "gan_loss",
     "gaussian_kl",
+    "gaussian_sample",
     "gradient_penalty",
     "group_softmax_cross_entropy",
     "hinge_discriminator",
@@ -49,6 +56,9 @@ __all__ = [
     "lsgan_generator",
     "masked_accuracy",
     "masked_softmax_cross_entropy",
+    "negative_elbo",
+    "noise_regulariser",
+    "pair_discriminator_loss",
     "realness",
     "softmax_cross_entropy",
     "target_identity",

@@ -98,6 +98,11 @@ class TranslationModel(keras.Model):
         """{player name: [networks it trains]}."""
         raise NotImplementedError
 
+    def active_players(self):
+        """The players the next ``train_step`` updates: all of them, unless the method trains
+        in phases (then the others' weights stay bit-identical during the step)."""
+        return self.players()
+
     def translation_paths(self):
         """{path name: trainer.methods.paths.Path}: what export freezes and evaluation runs."""
         raise NotImplementedError

@@ -8,6 +8,7 @@ from trainer.methods.discogan import DiscoGAN
 from trainer.methods.dtn import DTN
 from trainer.methods.dualgan import DualGAN
 from trainer.methods.gan import GAN
+from trainer.methods.latent_explore import LatentExplore
 from trainer.methods.pix2pix import Pix2Pix
 from trainer.methods.stargan import StarGAN
 from trainer.methods.unit import UNIT
@@ -28,6 +29,7 @@ METHODS = {
     "dualgan": DualGAN,
     "unmt": UNMT,
     "xgan": XGAN,
+    "latent_explore": LatentExplore,
 }
 
 

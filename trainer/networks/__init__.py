@@ -4,6 +4,12 @@ from trainer.networks.cogan_nets import coupled_discriminators, coupled_generato
 from trainer.networks.discriminators import patch_discriminator
 from trainer.networks.dtn_nets import dtn_discriminator, feature_classifier, feature_generator
 from trainer.networks.generators import check_image_size, resnet_generator
+from trainer.networks.latent_explore_nets import (
+    latent_generator,
+    pair_discriminator,
+    vae_decoder,
+    vae_encoder,
+)
 from trainer.networks.latent_nets import image_decoder, image_encoder, latent_discriminator
 from trainer.networks.unit_nets import latent_shape, unit_decoders, unit_encoders
 
@@ -17,9 +23,13 @@ __all__ = [
     "image_decoder",
     "image_encoder",
     "latent_discriminator",
+    "latent_generator",
     "latent_shape",
+    "pair_discriminator",
     "patch_discriminator",
     "resnet_generator",
     "unit_decoders",
     "unit_encoders",
+    "vae_decoder",
+    "vae_encoder",
 ]

@@ -11,7 +11,7 @@ class OddModel:
         return {
             "odd": paths.Path(
                 model=None,
-                inputs=(paths.Image("image"), paths.Noise("z")),
+                inputs=(paths.Image("image"), paths.Tensor("mask")),
                 outputs=(paths.Image("translated"),),
             )
         }
@@ -19,7 +19,7 @@ class OddModel:
 
 def test_a_path_of_an_unknown_input_combination_is_named():
     notes = evaluate.unmeasured_paths(OddModel())
-    assert len(notes) == 1 and "'odd'" in notes[0] and "image (image), z (noise)" in notes[0]
+    assert len(notes) == 1 and "'odd'" in notes[0] and "image (image), mask (tensor)" in notes[0]
 
 
 def test_single_image_paths_are_measured(method_config):
@@ -27,6 +27,15 @@ def test_single_image_paths_are_measured(method_config):
     model = registry.build(config)
     assert evaluate.unmeasured_paths(model) == []
     assert [d[:2] for d in evaluate.translation_directions(model, config)] == [("a2b", "a2b")]
+
+
+def test_image_and_noise_paths_are_measured(method_config):
+    # Latent exploration's a2b / b2a take an image and eps; its translate draws eps.
+    config = method_config("latent_explore")
+    model = registry.build(config)
+    assert evaluate.unmeasured_paths(model) == []
+    directions = [d[:2] for d in evaluate.translation_directions(model, config)]
+    assert directions == [("a2b", "a2b"), ("b2a", "b2a")]
 
 
 def test_a_path_generating_several_domains_at_once_is_noted_not_scored(method_config):
