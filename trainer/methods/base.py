@@ -141,6 +141,8 @@ class TranslationModel(keras.Model):
         decay_start = hp.decay_start_step
         if decay_start < 0:
             decay_start = total_steps // 2
+        elif decay_start == 0:
+            decay_start = total_steps  # constant, as --decay_start_step=0 says
         counts = self.updates_per_step()
         for name, networks in self.players().items():
             n = int(counts.get(name, 1))

@@ -37,6 +37,19 @@ def test_linear_decay_schedule():
     assert float(s(20)) == 0.0 and float(s(30)) == 0.0
 
 
+@pytest.mark.parametrize(
+    "decay_start,lr_at",
+    [(-1, {0: 1.0, 5: 1.0, 8: 0.4}), (0, {0: 1.0, 9: 1.0}), (4, {4: 1.0, 7: 0.5})],
+)
+def test_decay_start_step_flag(method_config, decay_start, lr_at):
+    """-1 = decay over the second half; 0 = constant; N = decay from step N to the end."""
+    model = build(method_config("cyclegan", lr=1.0, decay_start_step=decay_start))
+    model.make_optimizers(total_steps=10)
+    schedule = model.optimizers["gen"]._learning_rate  # the LearningRateSchedule itself
+    for step, lr in lr_at.items():
+        np.testing.assert_allclose(float(schedule(step)), lr, err_msg=f"step {step}")
+
+
 def test_hparams_are_read_only_and_name_missing_keys():
     hp = HParams({"lr": 1.0})
     assert hp.lr == 1.0
