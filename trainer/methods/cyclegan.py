@@ -20,6 +20,7 @@ from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import NORMS
 from trainer.methods.image_pool import ImagePool
+from trainer.methods.two_way import cycle_samples
 from trainer.networks import patch_discriminator, resnet_generator
 
 # --ablation: the generator terms each setting keeps.
@@ -130,10 +131,8 @@ class CycleGAN(TranslationModel):
         return self.two_way_paths(self.gen_ab, self.gen_ba, "G_ab", "G_ba")
 
     def sample_images(self, batch):
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        x_ab = self.gen_ab(x_a, training=False)
-        x_ba = self.gen_ba(x_b, training=False)
-        return {
-            "a2b": [x_a, x_ab, self.gen_ba(x_ab, training=False)],
-            "b2a": [x_b, x_ba, self.gen_ab(x_ba, training=False)],
-        }
+        return cycle_samples(
+            batch,
+            lambda x: self.gen_ab(x, training=False),
+            lambda x: self.gen_ba(x, training=False),
+        )

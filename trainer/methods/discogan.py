@@ -29,6 +29,7 @@ import tensorflow as tf
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import GAN_LOSSES, NORMS
+from trainer.methods.two_way import cycle_samples
 from trainer.networks.dcgan import dcgan_discriminator
 from trainer.networks.discogan_nets import encoder_decoder_generator
 
@@ -113,10 +114,8 @@ class DiscoGAN(TranslationModel):
         return self.two_way_paths(self.gen_ab, self.gen_ba, "G_AB", "G_BA")
 
     def sample_images(self, batch):
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        x_ab = self.gen_ab(x_a, training=False)
-        x_ba = self.gen_ba(x_b, training=False)
-        return {
-            "a2b": [x_a, x_ab, self.gen_ba(x_ab, training=False)],
-            "b2a": [x_b, x_ba, self.gen_ab(x_ba, training=False)],
-        }
+        return cycle_samples(
+            batch,
+            lambda x: self.gen_ab(x, training=False),
+            lambda x: self.gen_ba(x, training=False),
+        )

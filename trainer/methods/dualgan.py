@@ -38,6 +38,7 @@ import tensorflow as tf
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import GAN_LOSSES
+from trainer.methods.two_way import cycle_samples
 from trainer.networks.unet import PATCH_SIZES, pair_discriminator, unet_generator
 
 
@@ -174,10 +175,8 @@ class DualGAN(TranslationModel):
         return self.two_way_paths(self.gen_ab, self.gen_ba, "G_A: A -> B", "G_B: B -> A")
 
     def sample_images(self, batch):
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        x_ab = self.gen_ab(x_a, training=False)
-        x_ba = self.gen_ba(x_b, training=False)
-        return {
-            "a2b": [x_a, x_ab, self.gen_ba(x_ab, training=False)],
-            "b2a": [x_b, x_ba, self.gen_ab(x_ba, training=False)],
-        }
+        return cycle_samples(
+            batch,
+            lambda x: self.gen_ab(x, training=False),
+            lambda x: self.gen_ba(x, training=False),
+        )

@@ -15,17 +15,17 @@ it needs no labels and the target domain's translations should keep their conten
 ``classify(x, "b")`` then labels target images.
 """
 
-import keras
 import tensorflow as tf
 
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import NORMS
+from trainer.methods.two_way import EncoderDecoderPaths
 from trainer.methods.uda import UDAHead
 from trainer.networks import coupled_discriminators, unit_decoders, unit_encoders
 
 
-class UNIT(UDAHead, TranslationModel):
+class UNIT(EncoderDecoderPaths, UDAHead, TranslationModel):
     DATA = "unpaired"
     CAPABILITIES = frozenset({"uda"})
     HPARAMS = {
@@ -179,30 +179,5 @@ class UNIT(UDAHead, TranslationModel):
         self.step("disc", tape, disc_loss)
         return {**logs, **disc_logs, **metrics}
 
-    # -- inference ------------------------------------------------------------------------
-    def _encode_decode(self, encoder, decoder, name):
-        # On the latent mean: no sampling at inference.
-        image = keras.Input((self.image_size, self.image_size, 3), name="image")
-        out = decoder(encoder(image))
-        out = keras.layers.Activation("linear", dtype="float32", name="translated")(out)
-        return keras.Model(image, out, name=name)
-
-    def translation_paths(self):
-        return self.two_way_paths(
-            self._encode_decode(self.enc_a, self.dec_b, "a2b"),
-            self._encode_decode(self.enc_b, self.dec_a, "b2a"),
-            "E1 -> G2 on the latent mean",
-            "E2 -> G1 on the latent mean",
-        )
-
-    def sample_images(self, batch):
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        mu_a = self.enc_a(x_a, training=False)
-        mu_b = self.enc_b(x_b, training=False)
-        x_ab = self.dec_b(mu_a, training=False)
-        x_ba = self.dec_a(mu_b, training=False)
-        return {
-            "a2b": [x_a, x_ab, self.dec_a(self.enc_b(x_ab, training=False), training=False)],
-            "b2a": [x_b, x_ba, self.dec_b(self.enc_a(x_ba, training=False), training=False)],
-            "recon": [self.dec_a(mu_a, training=False), self.dec_b(mu_b, training=False)],
-        }
+    # -- inference: paths and sample rows from EncoderDecoderPaths (two_way.py) ---------------
+    PATH_DESCRIPTIONS = ("E1 -> G2 on the latent mean", "E2 -> G1 on the latent mean")

@@ -26,12 +26,12 @@ the corrupted inputs the auto-encoder already computes; reconstruction is L1 ins
 cross-entropy over words; a decoder per domain instead of one decoder with a language token.
 """
 
-import keras
 import tensorflow as tf
 
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import GAN_LOSSES, NORMS
+from trainer.methods.two_way import EncoderDecoderPaths
 from trainer.networks import image_decoder, image_encoder, latent_discriminator, latent_shape
 
 
@@ -52,7 +52,7 @@ def _tf_variable(v):
     return getattr(v, "value", v)  # the tf.Variable behind a Keras variable
 
 
-class UNMT(TranslationModel):
+class UNMT(EncoderDecoderPaths, TranslationModel):
     DATA = "unpaired"
     CAPABILITIES = frozenset()
     HPARAMS = {
@@ -206,29 +206,13 @@ class UNMT(TranslationModel):
         self.step("disc", tape, disc_loss)
         return {**logs, **disc_logs}
 
-    # -- inference ------------------------------------------------------------------------
-    def _encode_decode(self, decoder, name):
-        image = keras.Input((self.image_size, self.image_size, 3), name="image")
-        out = decoder(self.enc(image))
-        out = keras.layers.Activation("linear", dtype="float32", name="translated")(out)
-        return keras.Model(image, out, name=name)
+    # -- inference: paths and sample rows from EncoderDecoderPaths (two_way.py) ---------------
+    PATH_DESCRIPTIONS = ("shared encoder -> decoder B", "shared encoder -> decoder A")
 
-    def translation_paths(self):
-        return self.two_way_paths(
-            self._encode_decode(self.dec_b, "a2b"),
-            self._encode_decode(self.dec_a, "b2a"),
-            "shared encoder -> decoder B",
-            "shared encoder -> decoder A",
-        )
+    @property
+    def enc_a(self):
+        return self.enc  # one encoder for both domains
 
-    def sample_images(self, batch):
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        z_a = self.enc(x_a, training=False)
-        z_b = self.enc(x_b, training=False)
-        x_ab = self.dec_b(z_a, training=False)
-        x_ba = self.dec_a(z_b, training=False)
-        return {
-            "a2b": [x_a, x_ab, self.dec_a(self.enc(x_ab, training=False), training=False)],
-            "b2a": [x_b, x_ba, self.dec_b(self.enc(x_ba, training=False), training=False)],
-            "recon": [self.dec_a(z_a, training=False), self.dec_b(z_b, training=False)],
-        }
+    @property
+    def enc_b(self):
+        return self.enc

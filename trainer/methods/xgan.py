@@ -23,13 +23,13 @@ so the same path converts to every export format. The paper's optional teacher l
 a pretrained embedding) is not implemented.
 """
 
-import keras
 import tensorflow as tf
 
 from trainer import losses
 from trainer.layers import GradientReversal
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import NORMS
+from trainer.methods.two_way import EncoderDecoderPaths
 from trainer.networks import (
     latent_discriminator,
     latent_shape,
@@ -41,7 +41,7 @@ from trainer.networks import (
 DOMAIN_ADVERSARIAL = ("grl", "disc")
 
 
-class XGAN(TranslationModel):
+class XGAN(EncoderDecoderPaths, TranslationModel):
     DATA = "unpaired"
     CAPABILITIES = frozenset()
     HPARAMS = {
@@ -161,29 +161,5 @@ class XGAN(TranslationModel):
         self.step("disc", tape, disc_loss)
         return {**logs, **disc_logs}
 
-    # -- inference ------------------------------------------------------------------------
-    def _encode_decode(self, encoder, decoder, name):
-        image = keras.Input((self.image_size, self.image_size, 3), name="image")
-        out = decoder(encoder(image))
-        out = keras.layers.Activation("linear", dtype="float32", name="translated")(out)
-        return keras.Model(image, out, name=name)
-
-    def translation_paths(self):
-        return self.two_way_paths(
-            self._encode_decode(self.enc_a, self.dec_b, "a2b"),
-            self._encode_decode(self.enc_b, self.dec_a, "b2a"),
-            "e_a -> shared embedding -> d_b",
-            "e_b -> shared embedding -> d_a",
-        )
-
-    def sample_images(self, batch):
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        e_a = self.enc_a(x_a, training=False)
-        e_b = self.enc_b(x_b, training=False)
-        x_ab = self.dec_b(e_a, training=False)
-        x_ba = self.dec_a(e_b, training=False)
-        return {
-            "a2b": [x_a, x_ab, self.dec_a(self.enc_b(x_ab, training=False), training=False)],
-            "b2a": [x_b, x_ba, self.dec_b(self.enc_a(x_ba, training=False), training=False)],
-            "recon": [self.dec_a(e_a, training=False), self.dec_b(e_b, training=False)],
-        }
+    # -- inference: paths and sample rows from EncoderDecoderPaths (two_way.py) ---------------
+    PATH_DESCRIPTIONS = ("e_a -> shared embedding -> d_b", "e_b -> shared embedding -> d_a")

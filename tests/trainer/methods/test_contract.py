@@ -14,6 +14,8 @@ it, clause by clause (each failure message starts with the clause's name):
   leaves everything else (frozen parts, other phases' players) bit-identical; the GAN vocabulary holds
   (wgan refused without a constraint; the gradient penalty in the discriminator step; clipped
   critic weights stay in range);
+- samples: the sample grid's rows are images in [-1, 1], and a two-way method's a2b and b2a
+  rows show the input, its translation and the translation back;
 - checkpoint: a checkpoint restores into a fresh build, bit-identical, and training continues;
 - export: every exported path writes every format; fp32 TFLite and ONNX pass 1e-4, quantized
   variants run and report their figure; ``export.runtime.Translator`` runs each artifact from
@@ -301,6 +303,29 @@ def test_one_step_moves_every_player_and_nothing_else(trained):
     assert not moved, (
         f"[contract: training step] {method}: variables outside every player changed: {moved}"
     )
+
+
+def test_sample_rows_are_images_and_two_way_rows_cycle(trained):
+    """The sample grid's rows are finite image batches in [-1, 1]; a method with exported a2b
+    and b2a paths shows x, its translation and the translation back for each direction."""
+    model, method = trained["model"], trained["method"]
+    groups = model.sample_images(trained["batch"])
+    assert groups, f"[contract: samples] {method}: no sample rows"
+    for name, row in groups.items():
+        for image in row:
+            image = np.asarray(image)
+            assert image.ndim == 4 and image.shape[-1] == 3, (
+                f"[contract: samples] {method}: row {name!r} holds a {image.shape} tensor"
+            )
+            assert np.all(np.isfinite(image)) and np.abs(image).max() <= 1.0 + 1e-5, (
+                f"[contract: samples] {method}: row {name!r} leaves [-1, 1]"
+            )
+    paths = model.translation_paths()
+    if all(n in paths and paths[n].exported for n in ("a2b", "b2a")):
+        for name in ("a2b", "b2a"):
+            assert len(groups.get(name, [])) == 3, (
+                f"[contract: samples] {method}: row {name!r} should be x, x translated, and back"
+            )
 
 
 @pytest.mark.parametrize("method", METHODS)
