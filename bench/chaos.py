@@ -176,8 +176,11 @@ def campaign_train(args, work):
             )
         in_save = i % 2 == 1
         if in_save:
-            # The moment a save is under way: a new temp entry in checkpoints/ (one left by the
-            # previous kill is there before this process starts, and is cleaned by it).
+            # The moment a save is under way: a new temp entry in checkpoints/ once training
+            # runs (one left by the previous kill is there before this process starts and is
+            # cleaned by it; the resume's own state-file write comes before the resume line).
+            if before_commit:
+                wait_for(lambda: "Resum" in open(log).read(), args.wait_seconds, proc)
             stale = set(checkpoints(model_dir)[1])
             waited = wait_for(
                 lambda stale=stale: set(checkpoints(model_dir)[1]) - stale,
