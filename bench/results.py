@@ -9,7 +9,11 @@ For each method in ``trainer.methods.registry.METHODS`` with a flagfile
 ``trainer/configs/<method>.flags`` (so a new method appears by being registered and shipping
 one), this runs ``python -m trainer.main --flagfile=<method>.flags --model_dir=<work_dir>/<method>``,
 reads the run's ``metrics.json`` and ``export/metadata.json``, times the exported a2b ONNX model
-with onnxruntime, and writes ``bench/RESULTS.md``. Steps shorter than the flagfile's are marked.
+with onnxruntime, and adds or replaces the run's row in the table of ``bench/RESULTS.md``, with
+its date and command; every other row, and every hand-written section of the file, is kept
+(``bench/results_table.py``; the rows' records are in ``bench/results.json``). So the table can
+be filled one method at a time, over several idle periods. Steps shorter than the flagfile's
+are marked.
 """
 
 import json
@@ -25,6 +29,9 @@ from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import results_table  # noqa: E402 - bench/results_table.py, beside this script
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("methods", [], "Methods to run (default: every registered method).")
@@ -35,7 +42,16 @@ flags.DEFINE_string("data_dir", None, "--data_dir passed to training (default: T
 flags.DEFINE_string(
     "work_dir", os.path.join(ROOT, "bench", "runs"), "Where the runs' model_dirs go."
 )
-flags.DEFINE_string("output", os.path.join(ROOT, "bench", "RESULTS.md"), "The table written.")
+flags.DEFINE_string(
+    "output",
+    os.path.join(ROOT, "bench", "RESULTS.md"),
+    "The file whose table is updated (its other sections are kept).",
+)
+flags.DEFINE_string(
+    "rows",
+    os.path.join(ROOT, "bench", "results.json"),
+    "Every row's record (cells, date, command): a run replaces its own rows only.",
+)
 flags.DEFINE_integer("eval_examples", 0, "Override --eval_examples (0 = the flagfile's).")
 flags.DEFINE_boolean(
     "skip_trained", False, "Reuse a run whose metrics.json already has the requested steps."
@@ -104,10 +120,9 @@ def variant_runs(specs):
     return out
 
 
-def train(method, flagfile, model_dir, train_steps, data_dir, eval_examples, timeout, extra=()):
-    """Runs the training CLI; returns (seconds of training reported by it, wall seconds, log)."""
-    cmd = [sys.executable, "-m", "trainer.main", f"--flagfile={flagfile}", *extra]
-    cmd.append(f"--model_dir={model_dir}")
+def train_args(flagfile, model_dir, train_steps, data_dir, eval_examples, extra=()):
+    """The training CLI's arguments for one row (after ``python -m trainer.main``)."""
+    cmd = [f"--flagfile={os.path.basename(flagfile)}", *extra, f"--model_dir={model_dir}"]
     if not FLAGS.strict_parity:
         # A quantized variant missing its parity bound is reported in metadata.json; the
         # table is about training results, so it does not stop the run.
@@ -118,7 +133,19 @@ def train(method, flagfile, model_dir, train_steps, data_dir, eval_examples, tim
         cmd.append(f"--data_dir={data_dir}")
     if eval_examples:
         cmd.append(f"--eval_examples={eval_examples}")
-    print(f"{method}: {' '.join(cmd[1:])}", flush=True)
+    return cmd
+
+
+def command_text(args):
+    """The row's command as a person would type it from the repository's root."""
+    shown = [a.replace(ROOT + os.sep, "") for a in args]
+    return " ".join(["python -m trainer.main", *shown])
+
+
+def train(method, args, model_dir, timeout):
+    """Runs the training CLI; returns (seconds of training reported by it, wall seconds)."""
+    cmd = [sys.executable, "-m", "trainer.main", *args]
+    print(f"{method}: {command_text(args)}", flush=True)
     start = time.perf_counter()
     proc = subprocess.run(
         cmd,
@@ -207,93 +234,6 @@ def collect(method, model_dir, flag_values, train_seconds, wall, latency_runs):
     return row
 
 
-def _f(value, fmt="{:.3f}"):
-    return "n/a" if value is None else fmt.format(value)
-
-
-def render(rows, failures):
-    host = f"{os.cpu_count()} CPU cores" + (
-        f", {os.environ.get('BENCH_HOST')}" if os.environ.get("BENCH_HOST") else ""
-    )
-    lines = [
-        "# Results on the embedded digit domains",
-        "",
-        "Written by `python bench/results.py` (see its docstring): each registered method's "
-        "shipped flagfile, trained, evaluated by `trainer.eval` and exported. Transfer accuracy: "
-        "translated test images classified by the target domain's classifier against the source "
-        "labels; domain score: the fraction the A-vs-B domain classifier takes for the target "
-        "domain (a translation counts only where both are high; identity = doing nothing). digit "
-        "FID/KID: on the target digit classifier's penultimate features (not InceptionV3), "
-        "translated vs real target test images. ONNX latency: fp32 a2b model, onnxruntime, one "
-        f"image, median. Host: {host}.",
-        "",
-        "| method | pair | steps | train time | transfer a2b (domain) | identity a2b (domain) | "
-        "transfer b2a (domain) | UDA accuracy (gap closed) | digit FID a2b / b2a | "
-        "digit KID a2b | exported size | ONNX latency |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        m = r["metrics"]
-        d, base = m["directions"], m["baselines"]
-
-        def transfer(role, src=d):
-            e = src.get(role)
-            if not e:
-                return "n/a"
-            acc = e.get("transfer_accuracy", e.get("identity_accuracy"))
-            dom = e.get("domain_score", e.get("identity_domain_score"))
-            return f"{_f(acc)} ({_f(dom, '{:.2f}')})"
-
-        ident = base.get("a2b")
-        ident_text = (
-            f"{_f(ident['identity_accuracy'])} ({_f(ident['identity_domain_score'], '{:.2f}')})"
-            if ident
-            else "n/a"
-        )
-        uda = m.get("uda")
-        uda_text = f"{_f(uda['accuracy'])} ({_f(uda['gap_closed'], '{:.2f}')})" if uda else "—"
-        fid = " / ".join(_f(d[k].get("fid"), "{:.1f}") if k in d else "n/a" for k in ("a2b", "b2a"))
-        kid = (
-            f"{d['a2b']['kid']:.3f} ± {d['a2b']['kid_std']:.3f}"
-            if "a2b" in d and d["a2b"].get("kid") is not None
-            else "n/a"
-        )
-        steps = str(r["steps"])
-        if r["default_steps"] and r["steps"] < r["default_steps"]:
-            steps += f" (of {r['default_steps']})"
-        secs = r["train_seconds"] if r["train_seconds"] is not None else r["wall_seconds"]
-        size = (
-            f"{r['export_bytes'] / 1e6:.2f} MB ({r['export_file']})" if r["export_bytes"] else "n/a"
-        )
-        lines.append(
-            f"| {r['method']} | {r['pair']} | {steps} | {_f(secs, '{:.0f} s')} | "
-            f"{transfer('a2b')} | {ident_text} | {transfer('b2a')} | {uda_text} | {fid} | {kid} | "
-            f"{size} | {_f(r['onnx_ms'], '{:.2f} ms')} |"
-        )
-    lines.append("")
-    lines += [
-        "Judges (test accuracy of the classifiers that score the table):",
-        "",
-    ]
-    seen = {}
-    for r in rows:
-        for name, c in r["metrics"]["classifiers"].items():
-            label = (
-                f"{r['metrics']['domains']['a']} vs {r['metrics']['domains']['b']} (domain)"
-                if name == "domain"
-                else f"{name} (digit class)"
-            )
-            seen[label] = c["test_accuracy"]
-    lines += [f"- {label}: {acc:.3f}" for label, acc in seen.items()]
-    notes = sorted({n for r in rows for n in r["metrics"].get("notes", [])})
-    if notes:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-    if failures:
-        lines += ["", "Failed runs:", ""] + [f"- {m}: {msg.splitlines()[0]}" for m, msg in failures]
-    lines.append("")
-    return "\n".join(lines)
-
-
 def main(argv):
     del argv
     from trainer.io_utils import atomic_write_text
@@ -308,6 +248,9 @@ def main(argv):
         steps = FLAGS.train_steps or int(values.get("train_steps", 0) or 0)
         metrics_path = os.path.join(model_dir, "metrics.json")
         train_seconds = wall = None
+        args = train_args(
+            flagfile, model_dir, FLAGS.train_steps, FLAGS.data_dir, FLAGS.eval_examples, extra
+        )
         reuse = False
         if FLAGS.skip_trained and os.path.exists(metrics_path):
             with open(metrics_path, encoding="utf-8") as f:
@@ -321,24 +264,24 @@ def main(argv):
                 # A fresh run: resuming an older one would mix its steps into the timing.
                 shutil.rmtree(model_dir, ignore_errors=True)
                 os.makedirs(model_dir)
-                train_seconds, wall = train(
-                    method,
-                    flagfile,
-                    model_dir,
-                    FLAGS.train_steps,
-                    FLAGS.data_dir,
-                    FLAGS.eval_examples,
-                    FLAGS.timeout,
-                    extra,
-                )
-            rows.append(collect(method, model_dir, values, train_seconds, wall, FLAGS.latency_runs))
+                train_seconds, wall = train(method, args, model_dir, FLAGS.timeout)
+            row = collect(method, model_dir, values, train_seconds, wall, FLAGS.latency_runs)
+            rows.append({**row, "command": command_text(args)})
         except (RuntimeError, OSError, subprocess.TimeoutExpired, KeyError) as e:
             print(f"{method}: {e}", flush=True)
             failures.append((method, str(e)))
-    text = render(rows, failures)
-    atomic_write_text(FLAGS.output, text)
-    print(text, flush=True)
-    print(f"Wrote {FLAGS.output}.", flush=True)
+    if not rows and not failures:
+        return
+    records = results_table.load(FLAGS.rows)
+    date = time.strftime("%Y-%m-%d")
+    for r in rows:
+        records[r["method"]] = results_table.record(r, r["command"], date)
+    atomic_write_text(FLAGS.rows, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+    old = open(FLAGS.output, encoding="utf-8").read() if os.path.exists(FLAGS.output) else ""
+    table = results_table.section(records, failures)
+    atomic_write_text(FLAGS.output, results_table.splice(old, table))
+    print(table, flush=True)
+    print(f"Wrote {len(rows)} row(s) into {FLAGS.output} ({len(records)} in all).", flush=True)
 
 
 if __name__ == "__main__":

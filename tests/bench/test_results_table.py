@@ -1,0 +1,78 @@
+"""bench/results.py fills RESULTS.md's table one run at a time: a run adds or replaces its own
+row (with date and command) and keeps every other row and every hand-written section."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def fake_run(work_dir, method, steps, accuracy):
+    """A finished run as bench/results.py --skip_trained reuses it: metrics.json, train log."""
+    model_dir = os.path.join(work_dir, method)
+    os.makedirs(model_dir)
+    direction = {"transfer_accuracy": accuracy, "domain_score": 0.99, "fid": 12.5, "kid": 0.1}
+    direction["kid_std"] = 0.01
+    noisy = [{"stddev": 0.05, "gain": 1.25}]
+    metrics = {
+        "step": steps,
+        "domains": {"a": "mnist", "b": "mnist_m"},
+        "directions": {"a2b": direction, "b2a": direction},
+        "baselines": {"a2b": {"identity_accuracy": 0.5, "identity_domain_score": 0.01}},
+        "classifiers": {"mnist": {"test_accuracy": 0.98}},
+        "notes": [],
+        "uda": None,
+        "steganography": {"a2b": {"noisy": noisy}, "b2a": {"noisy": noisy}},
+    }
+    with open(os.path.join(model_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+    with open(os.path.join(model_dir, "bench_train.log"), "w") as f:
+        f.write(f"Trained to step {steps} in 42.0 s\n")
+
+
+def results(tmp_path, method, steps):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "bench", "results.py"),
+            f"--methods={method}",
+            f"--train_steps={steps}",
+            "--skip_trained",
+            f"--work_dir={tmp_path / 'runs'}",
+            f"--output={tmp_path / 'RESULTS.md'}",
+            f"--rows={tmp_path / 'results.json'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return (tmp_path / "RESULTS.md").read_text()
+
+
+def test_a_run_replaces_its_row_and_keeps_the_others_and_the_hand_written_sections(tmp_path):
+    (tmp_path / "RESULTS.md").write_text(
+        "# Results on the embedded digit domains\n\nIntro.\n\n## Edge performance\n\nKept.\n"
+    )
+    runs = tmp_path / "runs"
+    fake_run(runs, "unit", 7, 0.812)
+    fake_run(runs, "cyclegan", 9, 0.777)
+    results(tmp_path, "unit", 7)
+    text = results(tmp_path, "cyclegan", 9)
+    assert "## Edge performance\n\nKept." in text and text.index("Intro.") < text.index("| unit |")
+    assert "| unit | mnist → mnist_m | 7 (of 1500) | 42 s | 0.812 (0.99)" in text
+    assert "| cyclegan | mnist → mnist_m | 9 (of 2000) | 42 s | 0.777 (0.99)" in text
+    assert "1.25 / 1.25" in text  # the steganography gain at noise 0.05, both cycles
+    assert "`python -m trainer.main --flagfile=unit.flags --model_dir=" in text
+
+    # unit again, with another figure: its row is replaced, cyclegan's kept, one table.
+    shutil.rmtree(runs / "unit")
+    fake_run(runs, "unit", 7, 0.905)
+    text = results(tmp_path, "unit", 7)
+    assert "0.905 (0.99)" in text and "0.812" not in text and "0.777 (0.99)" in text
+    assert text.count("| unit |") == 1 and text.count("bench/results.py table: begin") == 1
+    assert "## Edge performance\n\nKept." in text
