@@ -68,7 +68,13 @@ metrics.json schema (``schema_version`` 2; missing figures are null)::
                                "per_class_accuracy": {"<label>": float}|null,
                                "real_class_accuracy": float|null, "fid": float|null,
                                "kid": float|null, "kid_std": float|null,
-                               "real_fid": float|null}},
+                               "real_fid": float|null},
+                    "<pair path>": {"path": str, "kind": "joint_generate", "domains": [str],
+                                    "class_judges": [str], "examples": int,
+                                    "correspondence": float,
+                                    "per_domain": {"<domain>": {"class_histogram": [float],
+                                                   "uniform_gap": float,
+                                                   "diversity": float}}}},
       "conditional": {"<path>": {"path": str, "kind": str, "domains": [str],
                                  "targets": {"<domain>": {"sources": [str], "examples": int,
                                              "domain_accuracy": float,
@@ -535,10 +541,19 @@ def _score_generate_paths(paths, config, x_test, judges, asked, notes, load):
     for name, path in paths.items():
         target = path.target_domain
         if isinstance(target, (list, tuple)):
-            notes.append(
-                f"Path {name!r} generates {', '.join(map(str, target))} at once: each is "
-                "measured through the single-domain paths, not this one."
-            )
+            entry = _score_joint_path(name, path, target, config, x_test, judges, asked, load)
+            if entry is None:
+                notes.append(
+                    f"Path {name!r} generates {', '.join(map(str, target))} at once; without "
+                    "a class-labelled test split for each (or --metrics=class) its pairs are "
+                    "not measured."
+                )
+                continue
+            out[name], fakes = entry
+            if "samples" in asked:
+                rows += [
+                    (f"{name} {d}", x[: conditional.GRID_SOURCES]) for d, x in zip(target, fakes)
+                ]
             continue
         if target not in x_test:
             notes.append(f"Path {name!r} names no target domain: its samples are not measured.")
@@ -562,6 +577,26 @@ def _score_generate_paths(paths, config, x_test, judges, asked, notes, load):
             rows += [(f"{name} {label}", x) for label, x in
                      conditional.generate_grid_rows(path, fake, classes)]  # fmt: skip
     return out, rows
+
+
+def _score_joint_path(name, path, domains, config, x_test, judges, asked, load):
+    """(entry, samples) of a path generating one image per domain (``score_joint_generate``),
+    or None when a domain has no class judge or class figures are not asked for."""
+    if "class" not in asked or not all(d in x_test for d in domains):
+        return None
+    judge_names = [_class_judge_name(config, d, x_test[d][1]) for d in domains]
+    if None in judge_names:
+        return None
+    for judge_name in judge_names:
+        judges[judge_name] = load("class", judge_name)
+    entry, fakes = conditional.score_joint_generate(
+        path,
+        config.eval.eval_examples,
+        domains,
+        [judges[j] for j in judge_names],
+        [x_test[d] for d in domains],
+    )
+    return {"path": name, "class_judges": judge_names, **entry}, fakes
 
 
 def _score_translation_paths(paths, config, x_test, judges, asked, notes, load):
@@ -731,6 +766,15 @@ def headline(result):
                 f"KID {e['kid']:.4f} ± {e['kid_std']:.4f}"
             )
     for name, e in result.get("generated", {}).items():
+        if e.get("kind") == conditional.JOINT_GENERATE:
+            per = e["per_domain"]
+            lines.append(
+                f"{name}: correspondence {_f(e['correspondence'], 3)} (one digit in every "
+                "domain); class histogram's largest gap from uniform "
+                + ", ".join(f"{d} {_f(v['uniform_gap'], 3)}" for d, v in per.items())
+                + "; diversity vs real "
+                + ", ".join(f"{d} {_f(v['diversity'], 2)}" for d, v in per.items())
+            )
         if e.get("class_accuracy") is not None:
             lines.append(
                 f"class accuracy {name} {_f(e['class_accuracy'], 3)} (real test images "
@@ -874,7 +918,36 @@ def _paired_table(result):
 
 
 def _generated_tables(result, fid_name):
-    generated = result.get("generated") or {}
+    everything = result.get("generated") or {}
+    generated = {n: e for n, e in everything.items() if e.get("kind") != conditional.JOINT_GENERATE}
+    joint = {n: e for n, e in everything.items() if n not in generated}
+    return _single_generated_tables(generated, fid_name) + _joint_tables(joint)
+
+
+def _joint_tables(joint):
+    if not joint:
+        return []
+    out = [
+        "Pairs generated from one noise (one image per domain): each domain's digit classifier "
+        "reads the samples. Correspondence: the fraction of noises read as the same digit in "
+        "every domain. Largest gap: the class histogram's largest distance from uniform. "
+        "Diversity: the samples' mean pairwise distance over that of the real test images.",
+        "",
+        "| path | samples | correspondence | domain | largest gap from uniform | diversity | "
+        "class histogram (0, 1, ...) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in joint.items():
+        for d, v in e["per_domain"].items():
+            hist = " ".join(f"{p:.2f}" for p in v["class_histogram"])
+            out.append(
+                f"| {name} | {e['examples']} | {_f(e['correspondence'])} | {d} | "
+                f"{_f(v['uniform_gap'])} | {_f(v['diversity'], 2)} | {hist} |"
+            )
+    return [*out, ""]
+
+
+def _single_generated_tables(generated, fid_name):
     if not generated:
         return []
     out = [
@@ -962,9 +1035,12 @@ def write_summaries(writer, result, grid=None):
                 if value is not None:
                     tf.summary.scalar(f"eval/{role}/baseline_{key}", value)
         for name, e in (result.get("generated") or {}).items():
-            for key in ("class_accuracy", "fid", "kid"):
+            for key in ("class_accuracy", "fid", "kid", "correspondence"):
                 if e.get(key) is not None:
                     tf.summary.scalar(f"eval/{name}/{key}", e[key])
+            for d, v in (e.get("per_domain") or {}).items():
+                tf.summary.scalar(f"eval/{name}/{d}/uniform_gap", v["uniform_gap"])
+                tf.summary.scalar(f"eval/{name}/{d}/diversity", v["diversity"])
         for name, e in (result.get("conditional") or {}).items():
             for target, t in [*e["targets"].items(), ("average", e["average"])]:
                 for key in ("domain_accuracy", "class_preservation", "fid"):
