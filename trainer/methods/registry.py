@@ -2,6 +2,7 @@
 
 from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
+from trainer.methods.combogan import ComboGAN
 from trainer.methods.cyclegan import CycleGAN
 from trainer.methods.direct import Direct
 from trainer.methods.dtn import DTN
@@ -24,6 +25,7 @@ METHODS = {
     "dtn": DTN,
     "discogan": DiscoGAN,
     "dualgan": DualGAN,
+    "combogan": ComboGAN,
 }
 
 
