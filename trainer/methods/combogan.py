@@ -228,9 +228,7 @@ class ComboGAN(TranslationModel):
         paths = {}
         for i, j in itertools.permutations(range(self.n_domains), 2):
             source, target = self.domains[i], self.domains[j]
-            path = image_path(
-                self.pair_model(i, j), source, target, f"G_{target}(E_{source}(x))"
-            )
+            path = image_path(self.pair_model(i, j), source, target, f"G_{target}(E_{source}(x))")
             path.extra = {"encoder": self.encoders[i].name, "decoder": self.decoders[j].name}
             paths[f"{source}2{target}"] = path
         return paths
