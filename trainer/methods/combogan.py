@@ -136,12 +136,7 @@ class ComboGAN(TranslationModel):
     @classmethod
     def validate_config(cls, config):
         super().validate_config(config)  # choices, the GAN vocabulary
-        if dict(config.hparams).get("domain_groups"):
-            raise ValueError(
-                "--method=combogan trains one group of domains: drop --domain_groups and pass "
-                "--domains=NAME,NAME,... (e.g. mnist,mnist_m,digits)."
-            )
-        domain_labels(config)  # at least two distinct domains, named by --domains
+        domain_labels(config)  # at least two distinct domains (--domains, else domain_a/b)
 
     def build_networks(self):
         hp, size = self.hp, self.image_size
@@ -192,11 +187,11 @@ class ComboGAN(TranslationModel):
         partner, found = real_partners(source, target, seed)
         real = tf.gather(x, partner)
 
-        def disc(images, training=True):
+        def target_disc(images, training=True):
             return route(self.discs, images, target, training=training)
 
         mask = tf.cast(found, tf.float32)
-        terms = self.adversarial_terms("target", disc, real, fake)
+        terms = self.adversarial_terms("target", target_disc, real, fake)
         return {name: (weight, loss * mask) for name, (weight, loss) in terms.items()}
 
     def train_step(self, batch):
