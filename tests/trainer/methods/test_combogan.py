@@ -24,7 +24,9 @@ SIZE = 16
 
 
 def config(domains=DOMAINS, **hparams):
-    return make_config(ComboGAN, "combogan", data={"domains": tuple(domains)}, **{**TINY, **hparams})
+    return make_config(
+        ComboGAN, "combogan", data={"domains": tuple(domains)}, **{**TINY, **hparams}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +59,14 @@ def test_the_encoder_and_decoder_split_a_cyclegan_generator():
     from trainer.networks import resnet_generator
 
     m = ComboGAN(config(("mnist", "mnist_m"), gen_blocks=3))
-    assert [len([layer for layer in net.layers if "res" in layer.name]) for net in (
-        m.encoders[0],
-        m.decoders[0],
-    )] == [1, 2]
+    blocks = [
+        [layer for layer in net.layers if layer.name.startswith("res")]
+        for net in (
+            m.encoders[0],
+            m.decoders[0],
+        )
+    ]
+    assert [len(b) for b in blocks] == [1, 2]
     whole = resnet_generator(SIZE, filters=4, n_blocks=3)
     assert sum(count([m.encoders[0], m.decoders[0]])) == count([whole])[0]
 
@@ -114,9 +120,8 @@ def test_generator_terms_are_the_cyclegan_losses_through_encoder_decoder_pairs(m
     hp = model.hp
     assert terms["cycle"][0] == 10.0 == hp.lambda_cycle
     assert terms["identity"][0] == hp.lambda_cycle * hp.lambda_identity
-    assert "identity" not in ComboGAN(config(("mnist", "mnist_m"))).generator_terms(
-        x[:2], source[:2] % 2, (source[:2] + 1) % 2
-    )[0]
+    plain = ComboGAN(config(("mnist", "mnist_m")))  # --lambda_identity=0: no identity term
+    assert "identity" not in plain.generator_terms(x[:2], source[:2] % 2, 1 - source[:2] % 2)[0]
 
 
 def test_discriminators_see_real_partners_of_the_target_domain(model):
@@ -170,3 +175,17 @@ def test_bad_settings_are_refused_naming_the_fix():
         ComboGAN(config(("mnist", "mnist_m", "mnist")))
     with pytest.raises(ValueError, match="norm"):
         ComboGAN(config(norm="batch"))
+
+
+def test_evaluation_measures_the_domain_a_b_pair_and_names_the_other_paths(model):
+    from trainer.eval import evaluate
+
+    cfg = model.config  # --domain_a=mnist, --domain_b=mnist_m (the defaults)
+    directions = evaluate.translation_directions(model, cfg)
+    assert directions == [
+        ("a2b", "mnist2mnist_m", "mnist", "mnist_m"),
+        ("b2a", "mnist_m2mnist", "mnist_m", "mnist"),
+    ]
+    (note,) = evaluate.other_pair_paths(model, cfg)
+    listed = note.split("Path(s) ")[1].split(" translate")[0].split(", ")
+    assert listed == ["digits2mnist", "digits2mnist_m", "mnist2digits", "mnist_m2digits"]
