@@ -17,21 +17,21 @@ decoder. ``--gan_loss`` and ``--gradient_penalty`` follow the shared GAN vocabul
 Which pairs a step trains (the paper draws two domains uniformly at random per iteration and
 trains that pair as a CycleGAN). Here a step draws a cyclic shift k uniformly from 1..N-1 and
 translates every example of domain i into domain (i + k) mod N: each step trains N pairs at
-once, every domain in the batch being the source of one pair and the target of another, so one
-step moves every domain's encoder, decoder and discriminator. Each ordered pair (i, j) is
-trained on the steps whose shift is j - i mod N, so over training every ordered pair is drawn
-equally often, as with the paper's uniform pair. The batches are the ``multi_domain`` kind
-(examples of every domain, each with its domain index; the pipeline draws domains equally
-often); each example goes through the networks of its own domain (``route``), one call per
-network on its examples.
+once, every domain being the source of one pair and the target of another, so one step moves
+the encoder, decoder and discriminator of every domain the batch holds. Each ordered pair
+(i, j) is trained on the steps whose shift is j - i mod N, so over training every ordered pair
+is drawn equally often, as with the paper's uniform draw. The batches are the ``multi_domain``
+kind: each example carries its domain index, and the pipeline draws every domain equally often
+(a small batch may miss a domain; its networks then sit that step out). Each example goes
+through the networks of its own domain (``route``), one call per network on its examples.
 
 D_j compares each translation into j with a real image of domain j drawn at random from the
 same batch (its "real partner", so the gradient penalty interpolates between images of one
 domain); a translation whose target domain has no example in the batch is left out of the
-discriminator loss. No image history pool is kept (the paper's is CycleGAN's 50-image pool;
-with translations into N domains of varying counts per batch a pool per domain would hold
-images of uneven age). The normalization choices leave out batch norm: a domain can be absent
-from a batch, and batch statistics of no examples are undefined.
+discriminator loss. CycleGAN's image history pool is not kept: translations into a domain
+vary in number from batch to batch, so a pool per domain would hold images of uneven age.
+The normalization choices leave out batch norm: a domain can be absent from a batch, and
+batch statistics of no examples are undefined.
 
 Paths: every ordered pair, ``<source>2<target>`` (e.g. ``mnist2mnist_m``) = G_target(E_source),
 each a single-image path declaring its source and target domain.
