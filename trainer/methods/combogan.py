@@ -22,7 +22,7 @@ the encoder, decoder and discriminator of every domain the batch holds. Each ord
 (i, j) is trained on the steps whose shift is j - i mod N, so over training every ordered pair
 is drawn equally often, as with the paper's uniform draw. The batches are the ``multi_domain``
 kind: each example carries its domain index, and the pipeline draws every domain equally often
-(a small batch may miss a domain; its networks then sit that step out). Each example goes
+(a small batch may miss a domain; that step then trains fewer pairs). Each example goes
 through the networks of its own domain (``route``), one call per network on its examples.
 
 D_j compares each translation into j with a real image of domain j drawn at random from the
