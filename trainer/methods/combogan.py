@@ -57,7 +57,7 @@ def route(networks, x, index, training=True):
     """``networks[index[e]](x[e])`` for every example e, in the batch's order.
 
     Each network is called once, on the examples routed to it; a network with no example is
-    not called (TensorFlow's CPU convolutions fail on an empty batch inside a graph).
+    not called (in a traced step, TensorFlow's fused CPU convolutions fail on an empty batch).
     """
     n = len(networks)
     index = tf.cast(index, tf.int32)
