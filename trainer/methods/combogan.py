@@ -130,8 +130,10 @@ class ComboGAN(TranslationModel):
             choices=NORMS,
         ),
     }
-    # Tiny settings for the tests' smoke runs (the contract test, the flagfile test).
-    SMOKE_HPARAMS = {"filters": 4, "gen_blocks": 2, "disc_layers": 2}
+    # Tiny settings for the tests' smoke runs (the contract test, the flagfile test). Width 8,
+    # not 4: at 4 a stem channel can be near-constant on MNIST's black borders, and instance
+    # norm then magnifies float rounding past the 1e-4 ONNX parity bound (seen at 1.6e-4).
+    SMOKE_HPARAMS = {"filters": 8, "gen_blocks": 2, "disc_layers": 2}
 
     @classmethod
     def validate_config(cls, config):
