@@ -226,6 +226,21 @@ def unmeasured_paths(model):
     return notes
 
 
+def other_pair_paths(model, config):
+    """A note naming the single-image paths between domains other than --domain_a and
+    --domain_b (a multi-domain method such as ComboGAN has one per ordered pair): the figures
+    here measure that pair's two directions only."""
+    measured = {path for _, path, _, _ in translation_directions(model, config)}
+    others = sorted(n for n in _path_domains(model) if n not in measured)
+    if not others:
+        return []
+    a, b = config.data.domain_a, config.data.domain_b
+    return [
+        f"Path(s) {', '.join(others)} translate between domains other than {a} and {b} "
+        "(--domain_a, --domain_b): exported, not measured here."
+    ]
+
+
 def translation_directions(model, config):
     """[(role, path name, source domain, target domain)] for a -> b and b -> a, where present."""
     a, b = config.data.domain_a, config.data.domain_b
@@ -668,7 +683,7 @@ def evaluate(
     if "fid" in asked and config.eval.inception_weights and directions:
         inception = _inception_features(config.eval.inception_weights)
 
-    notes += unmeasured_paths(model)
+    notes += unmeasured_paths(model) + other_pair_paths(model, config)
     if not directions and not kinds:
         notes.append(
             f"{config.method} has no translation path between {a} and {b}: only classifier "

@@ -2,6 +2,7 @@
 
 from trainer.methods.cgan import CGAN
 from trainer.methods.cogan import CoGAN
+from trainer.methods.combogan import ComboGAN
 from trainer.methods.cyclegan import CycleGAN
 from trainer.methods.direct import Direct
 from trainer.methods.discogan import DiscoGAN
@@ -30,6 +31,7 @@ METHODS = {
     "unmt": UNMT,
     "xgan": XGAN,
     "latent_explore": LatentExplore,
+    "combogan": ComboGAN,
 }
 
 
