@@ -73,9 +73,11 @@ def test_registry_error_lists_methods():
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_builds_with_one_optimizer_per_player(method, method_config):
-    model = build(method_config(method, image_size=32, smoke=False, filters=8))
+    # Steps enough for every method's phases at their defaults (DTN's f, latent_explore's VAEs).
+    model = build(method_config(method, image_size=32, smoke=False, filters=8, train_steps=5000))
     optimizers = model.make_optimizers(total_steps=10)
-    assert set(optimizers) == set(model.players())
+    # Every player has one; a phased method (DTN) builds its later phases' optimizers too.
+    assert set(model.players()) <= set(optimizers)
     for name, networks in model.players().items():
         variables = unique_variables(networks)
         assert len({id(v) for v in variables}) == len(variables)
