@@ -2,6 +2,7 @@
 readable checkpoint, one trainer per model dir, resume with another batch size, temporaries
 left by kills, remote (ram://) model dirs, and the clear errors of a damaged model dir."""
 
+import functools
 import json
 import os
 import socket
@@ -288,6 +289,32 @@ def test_model_dir_that_is_a_file_and_corrupt_config_are_named(digits_data_dir, 
         train(digits_data_dir, run)
     with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
         checkpoints.load_trained(str(run))
+
+
+@pytest.mark.parametrize(
+    "method, before, after",
+    [
+        ("stargan", "mnist,mnist_m,digits", "mnist_m,mnist,digits"),  # same size, other meaning
+        ("combogan", "mnist,mnist_m,digits", "mnist,mnist_m"),  # another number of players
+    ],
+)
+def test_resume_with_other_domains_is_refused_before_anything_is_built(
+    method, before, after, tmp_path
+):
+    from trainer import config as config_lib
+
+    run = tmp_path / "run"
+    make = functools.partial(
+        make_config, str(tmp_path / "data"), run, f"--method={method}", "--image_size=16"
+    )
+    run.mkdir()
+    io_utils.atomic_write_json(str(run / "config.json"), make(f"--domains={before}").to_dict())
+    assert config_lib.Config.load(str(run)).data.domains == tuple(before.split(","))
+    with pytest.raises(
+        train_lib.IncompatibleModelDirError, match=rf"domains {before} \(now {after}\)"
+    ):
+        train_lib.check_model_dir(make(f"--domains={after}"))
+    assert train_lib.check_model_dir(make(f"--domains={before}")) is not None
 
 
 def test_huge_settings_are_refused_with_the_memory_figure(digits_data_dir, tmp_path):
