@@ -310,6 +310,27 @@ def resolve_flagfile_args(argv):
     return out
 
 
+def _domain_pair(cls, hparams):
+    """(--domain_a, --domain_b); on a folder of A|B pairs its halves, source first, by
+    --direction: a pair's halves have no other names (a flagfile's digit domains are ignored)."""
+    if not (FLAGS.dataset == "folder" and cls.DATA == "paired"):
+        return FLAGS.domain_a, FLAGS.domain_b
+    from trainer.data import paired
+
+    halves = paired.folder_domains(hparams.get("direction", "AtoB"))
+    given = (FLAGS.domain_a, FLAGS.domain_b)
+    if any(FLAGS[f].present for f in ("domain_a", "domain_b")) and given != halves:
+        from absl import logging
+
+        logging.warning(
+            "--dataset=folder holds A|B pairs: the domains are its halves %s -> %s (by "
+            "--direction), not --domain_a=%s --domain_b=%s.",
+            *halves,
+            *given,
+        )
+    return halves
+
+
 def config_from_flags():
     """Builds and validates the Config from parsed FLAGS."""
     from trainer.methods import get as get_method
@@ -330,10 +351,11 @@ def config_from_flags():
     export_formats = tuple(f for f in FLAGS.export_formats if f and f != "none")
     if "none" in FLAGS.export_formats and export_formats:
         raise ValueError("--export_formats=none cannot be combined with other formats.")
+    domain_a, domain_b = _domain_pair(cls, hparams)
     data = config_lib.DataConfig(
         dataset=FLAGS.dataset,
-        domain_a=FLAGS.domain_a,
-        domain_b=FLAGS.domain_b,
+        domain_a=domain_a,
+        domain_b=domain_b,
         domains=tuple(FLAGS.domains),
         data_dir=FLAGS.data_dir,
         image_size=FLAGS.image_size,

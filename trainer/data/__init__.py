@@ -130,6 +130,12 @@ def load_domain(dataset, domain, split, *, data_dir=None, image_size=32, strict_
         ds, n, has_labels, k = _from_tfds(builder, split, image_size, keep_labels=True)
         return Domain(domain, ds, n, has_labels, k)
     if dataset == "folder":
+        from trainer.data import paired
+
+        if domain in paired.HALVES and paired.is_pair_folder(data_dir, split):
+            if not folders.has_domain(data_dir, domain, split):
+                ds, n = paired.folder_half(data_dir, domain, split, image_size)
+                return Domain(domain, ds, n, False, 0)
         folder = folders.domain_dir(data_dir, domain, split)
         paths, _ = folders.scan(folder, strict=strict_images)
 

@@ -23,6 +23,14 @@ EXTENSIONS = imaging.EXTENSIONS
 CorruptImageError = imaging.ImageError
 
 
+def has_domain(root, domain, split):
+    """Whether ``root`` holds a ``split`` folder of ``domain`` (see ``domain_dir``)."""
+    return any(
+        os.path.isdir(c)
+        for c in (os.path.join(root, f"{split}{domain}"), os.path.join(root, split, domain))
+    )
+
+
 def domain_dir(root, domain, split):
     """The folder holding ``split`` images of ``domain`` under ``root``."""
     if not root:

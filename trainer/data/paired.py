@@ -134,6 +134,55 @@ def folder_pairs(config, split):
     return ds, len(paths)
 
 
+# The halves of side-by-side pairs, as domains of their own: evaluation judges, calibration
+# and sample grids read a paired folder's images like any other domain's, and the halves of
+# one split stay index-aligned (the same sorted files).
+HALVES = ("A", "B")
+
+
+def is_pair_folder(root, split):
+    """Whether ``root`` has pix2pix's layout (a ``train/``, ``val/`` or ``test/`` of pairs)."""
+    try:
+        pair_dir(root, split)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def folder_half(root, half, split, image_size):
+    """(uint8 dataset of ``{"image", "label": -1}``, count) of the ``half`` ("A" = left,
+    "B" = right) of every pair in ``root``'s ``split`` folder."""
+    if half not in HALVES:
+        raise ValueError(
+            f"A folder of A|B pairs has the domains A (left halves) and B (right halves), "
+            f"not {half!r}."
+        )
+    paths = list_pairs(pair_dir(root, split))
+    check_pairs(paths)
+    index = HALVES.index(half)
+
+    def read(path):
+        return load_pair(path.decode(), image_size)[index]
+
+    ds = tf.data.Dataset.from_tensor_slices(paths).map(
+        lambda p: {
+            "image": tf.ensure_shape(
+                tf.numpy_function(read, [p], tf.uint8, stateful=False),
+                (image_size, image_size, 3),
+            ),
+            "label": tf.constant(-1, tf.int64),
+        },
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds, len(paths)
+
+
+def folder_domains(direction):
+    """(source, target) halves of a paired folder for ``--direction``."""
+    return HALVES if direction == "AtoB" else HALVES[::-1]
+
+
 # -- aligned digit domains -----------------------------------------------------------------------
 
 
