@@ -123,6 +123,25 @@ def _catalog_builder(name, data_dir):
     return builder
 
 
+def _unlabelled_files(paths, read, image_size):
+    """``{"image": uint8 [S, S, 3], "label": -1}`` of ``read(path)`` over ``paths``, in order."""
+
+    def load(path):
+        return read(path.decode())
+
+    return tf.data.Dataset.from_tensor_slices(paths).map(
+        lambda p: {
+            "image": tf.ensure_shape(
+                tf.numpy_function(load, [p], tf.uint8, stateful=False),
+                (image_size, image_size, 3),
+            ),
+            "label": tf.constant(-1, tf.int64),
+        },
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+
 def load_domain(dataset, domain, split, *, data_dir=None, image_size=32, strict_images=False):
     """The ``split`` images of ``domain`` in ``dataset``, as uint8 at ``image_size``."""
     if dataset == "digits":
@@ -132,27 +151,21 @@ def load_domain(dataset, domain, split, *, data_dir=None, image_size=32, strict_
     if dataset == "folder":
         from trainer.data import paired
 
-        if domain in paired.HALVES and paired.is_pair_folder(data_dir, split):
-            if not folders.has_domain(data_dir, domain, split):
-                ds, n = paired.folder_half(data_dir, domain, split, image_size)
-                return Domain(domain, ds, n, False, 0)
-        folder = folders.domain_dir(data_dir, domain, split)
-        paths, _ = folders.scan(folder, strict=strict_images)
+        if (
+            domain in paired.HALVES
+            and paired.is_pair_folder(data_dir, split)
+            and not folders.has_domain(data_dir, domain, split)
+        ):
+            paths, read = paired.folder_half(data_dir, domain, split, image_size)
+        else:
+            paths, _ = folders.scan(
+                folders.domain_dir(data_dir, domain, split), strict=strict_images
+            )
 
-        def read(path):
-            return folders.load_image(path.decode(), image_size)
+            def read(path):
+                return folders.load_image(path, image_size)
 
-        ds = tf.data.Dataset.from_tensor_slices(paths).map(
-            lambda p: {
-                "image": tf.ensure_shape(
-                    tf.numpy_function(read, [p], tf.uint8, stateful=False),
-                    (image_size, image_size, 3),
-                ),
-                "label": tf.constant(-1, tf.int64),
-            },
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        return Domain(domain, ds, len(paths), False, 0)
+        return Domain(domain, _unlabelled_files(paths, read, image_size), len(paths), False, 0)
     if dataset == "tfds":
         builder = _catalog_builder(domain, data_dir)
         splits = list(builder.info.splits)

@@ -150,8 +150,8 @@ def is_pair_folder(root, split):
 
 
 def folder_half(root, half, split, image_size):
-    """(uint8 dataset of ``{"image", "label": -1}``, count) of the ``half`` ("A" = left,
-    "B" = right) of every pair in ``root``'s ``split`` folder."""
+    """(sorted pair files of ``root``'s ``split``, a reader of one file's ``half``: "A" = left,
+    "B" = right, uint8 [S, S, 3])."""
     if half not in HALVES:
         raise ValueError(
             f"A folder of A|B pairs has the domains A (left halves) and B (right halves), "
@@ -162,20 +162,9 @@ def folder_half(root, half, split, image_size):
     index = HALVES.index(half)
 
     def read(path):
-        return load_pair(path.decode(), image_size)[index]
+        return load_pair(path, image_size)[index]
 
-    ds = tf.data.Dataset.from_tensor_slices(paths).map(
-        lambda p: {
-            "image": tf.ensure_shape(
-                tf.numpy_function(read, [p], tf.uint8, stateful=False),
-                (image_size, image_size, 3),
-            ),
-            "label": tf.constant(-1, tf.int64),
-        },
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return ds, len(paths)
+    return paths, read
 
 
 def folder_domains(direction):
