@@ -261,11 +261,11 @@ def without_labels(domain):
 def uses_source_labels(config):
     """Whether training may see domain A's labels: a UDA run (``--uda``), whose classifier
     head is defined to learn from the source labels, or a method declaring ``SOURCE_LABELS``
-    (DTN's source-domain classifier f). Target labels never."""
+    (DTN's source-domain classifier f, XGAN's teacher). Target labels never."""
     from trainer.methods import registry
 
     method = registry.METHODS.get(config.method)
-    declared = method is not None and method.SOURCE_LABELS
+    declared = method is not None and method.reads_source_labels(config.hparams)
     return declared or bool(config.hparams.get("uda", False))
 
 

@@ -32,6 +32,11 @@ What the figures mean (arXiv 1805.10130, UNIT, CoGAN):
   per domain: small sets bias FID upwards, so compare FIDs at the same ``eval_examples``; KID is
   unbiased and comes with its standard deviation over subsets.
 
+Every ordered pair path (``pair_paths``: a method with single-image paths between domains
+other than --domain_a and --domain_b, e.g. ComboGAN's ``<d1>2<d2>``) gets a row of "pairs":
+transfer accuracy under the target domain's class judge and the domain score of the judge of
+all the pairs' domains (so every row is judged alike), with their identity baselines.
+
 Paths that take noise or a one-hot (GAN's and cGAN's ``generate``, StarGAN's ``translate``)
 and paired translation (pix2pix) are measured by ``trainer.eval.conditional``: class accuracy
 of a class-conditional generator, digit FID/KID of generated samples, per-target domain
@@ -63,6 +68,12 @@ metrics.json schema (``schema_version`` 2; missing figures are null)::
                             "source_only_accuracy": float|null, "oracle_accuracy": float|null,
                             "identity_l1": float|null, "identity_psnr": float|null},
                     "b2a": {...}},
+      "pairs": {"<d1>2<d2>": {"path": str, "source": str, "target": str, "examples": int,
+                              "label_offset": int, "transfer_accuracy": float|null,
+                              "domain_score": float, "identity_accuracy": float|null,
+                              "identity_domain_score": float,
+                              "source_only_accuracy": float|null,
+                              "oracle_accuracy": float|null}} (empty unless pair_paths),
       "generated": {"<path>": {"path": str, "kind": str, "target": str, "examples": int,
                                "class_judge": str, "class_accuracy": float|null,
                                "per_class_accuracy": {"<label>": float}|null,
@@ -226,19 +237,21 @@ def unmeasured_paths(model):
     return notes
 
 
-def other_pair_paths(model, config):
-    """A note naming the single-image paths between domains other than --domain_a and
-    --domain_b (a multi-domain method such as ComboGAN has one per ordered pair): the figures
-    here measure that pair's two directions only."""
+def pair_paths(model, config):
+    """[(path name, source, target)] of every single-image path between two named domains, in
+    the model's order, when some of them translate between domains other than --domain_a and
+    --domain_b (a multi-domain method such as ComboGAN has one per ordered pair, ``<d1>2<d2>``);
+    [] when the a2b / b2a directions already measure every one."""
     measured = {path for _, path, _, _ in translation_directions(model, config)}
-    others = sorted(n for n in _path_domains(model) if n not in measured)
-    if not others:
-        return []
-    a, b = config.data.domain_a, config.data.domain_b
-    return [
-        f"Path(s) {', '.join(others)} translate between domains other than {a} and {b} "
-        "(--domain_a, --domain_b): exported, not measured here."
-    ]
+    pairs = [(n, s, t) for n, (s, t) in _path_domains(model).items() if s and t and s != t]
+    return pairs if any(n not in measured for n, _, _ in pairs) else []
+
+
+def _pair_domains(pairs):
+    """The domains of ``pairs`` in order of first appearance (sources first: ComboGAN's
+    --domains order, which names its all-domain judge)."""
+    ordered = [s for _, s, _ in pairs] + [t for _, _, t in pairs]
+    return list(dict.fromkeys(ordered))
 
 
 def translation_directions(model, config):
@@ -386,18 +399,19 @@ def _load_judges(config, has_labels, cache_root, train_kwargs):
 
 
 def _score_direction(
-    x_tr, src, dst, x_test, judges, config, asked, inception, has_labels, path_info=None
-):
+    x_tr, src, dst, x_test, judges, config, asked, inception, has_labels, path_info=None,
+    domain=None,
+):  # fmt: skip
     """(figures of one translated direction, its baselines). ``path_info`` (the path's
-    ``extra``) may declare the ``class_map`` its translations follow."""
+    ``extra``) may declare the ``class_map`` its translations follow; ``domain``: (judge,
+    target class) of the domain score, by default the A-vs-B judge."""
     (x_src, y_src), (x_dst, y_dst) = x_test[src], x_test[dst]
     paired, paired_base = {"l1": None, "psnr": None}, {"identity_l1": None, "identity_psnr": None}
     if "paired" in asked:
         # The embedded aligned digit domains are written in the same order: example i of the
         # target is the paired target of example i of the source.
         paired, paired_base = conditional.paired_scores(x_tr, x_src, x_dst)
-    domain_judge = judges["domain"]
-    target_class = 1 if dst == config.data.domain_b else 0
+    domain_judge, target_class = domain or (judges["domain"], int(dst == config.data.domain_b))
     offset = label_offset(src, dst)
     entry = {
         "source": src,
@@ -614,6 +628,35 @@ def _score_joint_path(name, path, domains, config, x_test, judges, asked, load):
     return {"path": name, "class_judges": judge_names, **entry}, fakes
 
 
+PAIR_KEYS = ("path", "source", "target", "examples", "label_offset", "transfer_accuracy",
+             "domain_score", "identity_accuracy", "identity_domain_score",
+             "source_only_accuracy", "oracle_accuracy")  # fmt: skip
+
+
+def _score_pair_paths(model, pairs, x_test, judges, config, has_labels, load, translated):
+    """{path: figures} of every ordered pair path: transfer accuracy under the target domain's
+    class judge and the domain score of the judge of all the pairs' domains, each with its
+    identity baseline (what the a2b / b2a directions get, without FID). ``translated``: the
+    translations already made, by path name."""
+    domains = _pair_domains(pairs)
+    judges["domains"] = load("domains", *domains)
+    by_domain = {}
+    for dom in domains if has_labels else ():
+        name = _class_judge_name(config, dom, x_test[dom][1])
+        judges[name] = by_domain[dom] = load("class", name)
+    out = {}
+    for name, src, dst in pairs:
+        x_tr = translated.get(name)
+        x_tr = translate(model, x_test[src][0], name) if x_tr is None else x_tr
+        entry, base = _score_direction(
+            x_tr, src, dst, x_test, by_domain, config, {"transfer"}, None, has_labels,
+            model.translation_paths()[name].extra, (judges["domains"], domains.index(dst)),
+        )  # fmt: skip
+        row = {"path": name, **entry, **base}
+        out[name] = {k: row[k] for k in PAIR_KEYS}
+    return out
+
+
 def _score_translation_paths(paths, config, x_test, judges, asked, notes, load):
     """{path: figures} of the image + one-hot paths and their grid rows."""
     out, rows = {}, []
@@ -658,11 +701,12 @@ def evaluate(
     notes = []
     asked = _metric_groups(metrics)
     directions = translation_directions(model, config)
+    pairs = pair_paths(model, config)
     generate_paths = _paths_of_kind(model, *GENERATE_KINDS)
     translation_paths = _paths_of_kind(model, conditional.CONDITIONAL_TRANSLATION)
     kinds = {n: p for n, p in model.translation_paths().items() if conditional.path_kind(p)}
     path_kinds = {conditional.path_kind(p) for p in kinds.values()}
-    domains = _measured_domains(model, config, directions, kinds)
+    domains = sorted({*_measured_domains(model, config, directions, kinds), *_pair_domains(pairs)})
     x_test = {dom: _test_arrays(config, dom) for dom in domains}
     has_labels = all(y is not None for _, y in x_test.values())
     asked = _check_applicable(asked, metrics, model, config, path_kinds, directions)
@@ -683,7 +727,7 @@ def evaluate(
     if "fid" in asked and config.eval.inception_weights and directions:
         inception = _inception_features(config.eval.inception_weights)
 
-    notes += unmeasured_paths(model) + other_pair_paths(model, config)
+    notes += unmeasured_paths(model)
     if not directions and not kinds:
         notes.append(
             f"{config.method} has no translation path between {a} and {b}: only classifier "
@@ -705,6 +749,12 @@ def evaluate(
             model.translation_paths()[path].extra,
         )
         per_direction[role] = {"path": path, **entry}
+    by_path = {per_direction[role]["path"]: x for role, x in translated.items()}
+    pair_figures = {}
+    if pairs and "transfer" in asked:
+        pair_figures = _score_pair_paths(
+            model, pairs, x_test, judges, config, has_labels, load, by_path
+        )
     generated, generate_rows = _score_generate_paths(
         generate_paths, config, x_test, judges, asked, notes, load
     )
@@ -734,6 +784,7 @@ def evaluate(
         "metric_groups": [g for g in METRIC_GROUPS if g in asked],
         "directions": per_direction,
         "baselines": baselines,
+        "pairs": pair_figures,
         "generated": generated,
         "conditional": conditioned,
         "uda": _uda_scores(model, x_test, judges, config) if "uda" in asked else None,
@@ -780,6 +831,7 @@ def headline(result):
                 f"{fid_name} {role} {e['fid']:.2f} (identity {base['identity_fid']:.2f}), "
                 f"KID {e['kid']:.4f} ± {e['kid_std']:.4f}"
             )
+    lines += _pairs_headline(result.get("pairs"))
     for name, e in result.get("generated", {}).items():
         if e.get("kind") == conditional.JOINT_GENERATE:
             per = e["per_domain"]
@@ -827,6 +879,22 @@ def headline(result):
             f"oracle {_f(uda['oracle_accuracy'], 3)}, gap closed {_f(uda['gap_closed'], 2)})"
         )
     return lines
+
+
+def _pairs_headline(pairs):
+    """One line over every pair path: the mean and lowest of each figure."""
+    if not pairs:
+        return []
+    parts = []
+    for key, label in (("transfer_accuracy", "transfer"), ("domain_score", "domain score")):
+        values = {n: e[key] for n, e in pairs.items() if e[key] is not None}
+        if values:
+            low = min(values, key=values.get)
+            parts.append(
+                f"{label} mean {np.mean(list(values.values())):.2f}, lowest "
+                f"{values[low]:.2f} ({low})"
+            )
+    return [f"every pair ({len(pairs)} paths): " + "; ".join(parts)]
 
 
 def markdown(result):
@@ -894,6 +962,7 @@ def markdown(result):
             f"{_f(uda['oracle_accuracy'])} | {_f(uda['gap_closed'], 2)} |",
             "",
         ]
+    out += _pairs_table(result.get("pairs"))
     out += _paired_table(result) + _generated_tables(result, fid_name)
     out += _conditional_tables(result, fid_name)
     out += steganography.markdown(result.get("steganography"))
@@ -909,6 +978,29 @@ def markdown(result):
     if result["notes"]:
         out += ["Notes:", ""] + [f"- {n}" for n in result["notes"]] + [""]
     return "\n".join(out)
+
+
+def _pairs_table(pairs):
+    if not pairs:
+        return []
+    domains = _pair_domains([(n, e["source"], e["target"]) for n, e in pairs.items()])
+    out = [
+        "Every ordered pair path, on the test images of its source domain. Transfer accuracy: "
+        "the target domain's digit classifier reads the source label; domain score: the "
+        f"classifier of {', '.join(f'`{d}`' for d in domains)} assigns the target domain. "
+        "Identity: the untranslated source images.",
+        "",
+        "| path | source → target | transfer accuracy | domain score | identity accuracy | "
+        "identity domain score |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, e in pairs.items():
+        out.append(
+            f"| {name} | {e['source']} → {e['target']} | {_f(e['transfer_accuracy'])} | "
+            f"{_f(e['domain_score'])} | {_f(e['identity_accuracy'])} | "
+            f"{_f(e['identity_domain_score'])} |"
+        )
+    return [*out, ""]
 
 
 def _paired_table(result):
@@ -1049,6 +1141,10 @@ def write_summaries(writer, result, grid=None):
             for key, value in result["baselines"][role].items():
                 if value is not None:
                     tf.summary.scalar(f"eval/{role}/baseline_{key}", value)
+        for name, e in (result.get("pairs") or {}).items():
+            for key in ("transfer_accuracy", "domain_score"):
+                if e[key] is not None:
+                    tf.summary.scalar(f"eval/pairs/{name}/{key}", e[key])
         for name, e in (result.get("generated") or {}).items():
             for key in ("class_accuracy", "fid", "kid", "correspondence"):
                 if e.get(key) is not None:

@@ -86,6 +86,19 @@ class TranslationModel(keras.Model):
         return config.replace(hparams=type(config.hparams)({**missing, **config.hparams}))
 
     @classmethod
+    def network_switches(cls, hparams):
+        """{setting: value} of settings that add or remove networks without being a shape
+        hyperparameter (e.g. a loss weight whose 0 builds no network): a resume across one is
+        refused like a changed shape."""
+        return {}
+
+    @classmethod
+    def reads_source_labels(cls, hparams):
+        """Whether training batches of a run with ``hparams`` carry the source labels (y_a):
+        ``SOURCE_LABELS``, unless the method learns from them only in some settings."""
+        return cls.SOURCE_LABELS
+
+    @classmethod
     def validate_config(cls, config):
         """Refuses settings this method cannot train with (ValueError naming the flag)."""
         hparams_lib.validate(cls.hparam_specs(), config)

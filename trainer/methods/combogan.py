@@ -34,7 +34,8 @@ The normalization choices leave out batch norm: a domain can be absent from a ba
 batch statistics of no examples are undefined.
 
 Paths: every ordered pair, ``<source>2<target>`` (e.g. ``mnist2mnist_m``) = G_target(E_source),
-each a single-image path declaring its source and target domain.
+each a single-image path declaring its source and target domain; evaluation measures every
+one (``trainer.eval.evaluate.pair_paths``).
 """
 
 import itertools

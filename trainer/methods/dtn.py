@@ -23,7 +23,8 @@ Choices where the paper is silent or that this toolkit makes:
   labels only; target labels never reach the method. ``--f_steps=0`` keeps a random f (an
   ablation: features that know nothing of digits). The switch is a ``tf.cond`` around
   optimizer updates, which tf.distribute cannot synchronise across replicas: with
-  --f_steps > 0, DTN trains on one replica (--strategy=default or one_device).
+  --f_steps > 0, DTN trains on one replica (--strategy=default or one_device). The phase is
+  ``trainer.methods.pretrain.PretrainPhase``, shared with XGAN's teacher.
 - f's features are its penultimate dense layer, before the ReLU (``--feature_dim``); the
   paper took a layer of its own SVHN classifier.
 - L_CONST and L_TID are mean squared errors (the paper's choice for digits), L_TV has B = 1.
@@ -42,16 +43,15 @@ from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import NORMS
 from trainer.methods.paths import image_path
+from trainer.methods.pretrain import PretrainPhase
 from trainer.networks import dtn_discriminator, feature_classifier, feature_generator
 
-# Strategies whose step runs on one replica: a tf.cond may hold optimizer updates there.
-SINGLE_REPLICA = ("default", "one_device")
 
-
-class DTN(TranslationModel):
+class DTN(PretrainPhase, TranslationModel):
     DATA = "unpaired"
     CAPABILITIES = frozenset()
     SOURCE_LABELS = True  # f is a classifier of the source domain
+    PHASE_PLAYER, PHASE_STEPS, PHASE_REST = "f", "f_steps", "g and D"
     HPARAMS = {
         "gan_loss": HParam(
             "vanilla",
@@ -82,28 +82,8 @@ class DTN(TranslationModel):
     @classmethod
     def validate_config(cls, config):
         super().validate_config(config)
+        cls.validate_phase(config)
         hp = config.hparams
-        if hp.f_steps < 0:
-            raise ValueError(f"--f_steps must be >= 0 (0 = a random frozen f), got {hp.f_steps}.")
-        if hp.f_steps >= config.train.train_steps:
-            raise ValueError(
-                f"--f_steps={hp.f_steps} leaves no step of --train_steps="
-                f"{config.train.train_steps} to train g and D: lower --f_steps or raise "
-                "--train_steps."
-            )
-        if hp.f_steps and config.train.strategy not in SINGLE_REPLICA:
-            raise ValueError(
-                f"dtn with --f_steps={hp.f_steps} switches from training f to training g and "
-                "D inside the step, which tf.distribute cannot synchronise across replicas: "
-                f"train with --strategy=default or one_device instead of {config.train.strategy}, "
-                "or with --f_steps=0."
-            )
-        if hp.f_steps and config.data.dataset == "folder":
-            raise ValueError(
-                "dtn trains f on the source domain's class labels, and --dataset=folder has "
-                "none: use a labelled dataset (e.g. --dataset=digits), or --f_steps=0 for a "
-                "random frozen f."
-            )
         for key in ("feature_dim", "num_classes"):
             if hp[key] < 1:
                 raise ValueError(f"--{key} must be >= 1, got {hp[key]}.")
@@ -117,40 +97,14 @@ class DTN(TranslationModel):
             size, feature_dim=hp.feature_dim, filters=hp.filters, norm=hp.norm, name="gen"
         )
         self.disc = dtn_discriminator(size, filters=hp.filters, norm=hp.norm, name="disc")
-        self._every_player = False
 
-    # -- phases ---------------------------------------------------------------------------
-    def in_f_phase(self):
-        """Whether the next step trains f (a bool tensor): f has made fewer than --f_steps
-        updates."""
-        opt = self.optimizers.get("f")
-        if opt is None:  # before make_optimizers, or --f_steps=0
-            return tf.constant(self.hp.f_steps > 0)
-        return opt.iterations < self.hp.f_steps
+    # -- the f phase (PretrainPhase) --------------------------------------------------------
+    def pretrain_network(self):
+        return self.f_net
 
-    def players(self):
-        """The current phase's players: f alone while it trains, then g and D (f frozen).
+    def main_players(self):
+        return {"gen": [self.gen], "disc": [self.disc]}
 
-        A traced step names every player (the phase is chosen inside the graph), and so does
-        ``make_optimizers``: the checkpoint holds all three optimizers from the start. With
-        --f_steps=0, f is never a player and has no optimizer.
-        """
-        gan = {"gen": [self.gen], "disc": [self.disc]}
-        if self.hp.f_steps == 0:
-            return gan
-        f = {"f": [self.f_net]}
-        if self._every_player or tf.inside_function():
-            return {**f, **gan}
-        return f if bool(self.in_f_phase()) else gan
-
-    def make_optimizers(self, total_steps):
-        self._every_player = True
-        try:
-            return super().make_optimizers(total_steps)
-        finally:
-            self._every_player = False
-
-    # -- training -------------------------------------------------------------------------
     def _disc_term_names(self):
         hp = self.hp
         names = ["disc_3way"] if hp.gan_loss == "vanilla" else ["disc_src", "disc_tgt"]
@@ -158,27 +112,14 @@ class DTN(TranslationModel):
             names += ["gp_b"] if hp.gan_loss == "vanilla" else ["gp_src", "gp_tgt"]
         return names
 
-    def _log_names(self):
-        return {
-            "f": ["f_loss", "f_cls", "f_acc"],
-            "gan": ["gen_loss", "adv", "f_const", "tid", "tv", "disc_loss"]
-            + self._disc_term_names(),
-        }
+    def main_log_names(self):
+        return ["gen_loss", "adv", "f_const", "tid", "tv", "disc_loss"] + self._disc_term_names()
 
+    # -- training -------------------------------------------------------------------------
     def _realness(self, x, training=True):
         return losses.realness(self.disc(x, training=training))
 
-    def _f_step(self, batch):
-        y_a = batch["y_a"]
-        with tf.GradientTape() as tape:
-            logits = self.f_net(batch["x_a"], training=True)["class_logits"]
-            terms = {"f_cls": (1.0, losses.masked_softmax_cross_entropy(y_a, logits))}
-            f_loss, logs = self.weighted_loss("f_loss", terms)
-        self.step("f", tape, f_loss)
-        logs["f_acc"] = self.replica_share(losses.masked_accuracy(y_a, logits))
-        return logs
-
-    def _gan_step(self, batch):
+    def main_step(self, batch):
         x_a, x_b = batch["x_a"], batch["x_b"]
         hp = self.hp
         f_a = self.f_net(x_a, training=False)["features"]
@@ -228,21 +169,7 @@ class DTN(TranslationModel):
         return {**logs, **disc_logs}
 
     def train_step(self, batch):
-        names = self._log_names()
-
-        def padded(logs, phase):
-            zero = tf.constant(0.0, tf.float32)
-            out = {k: tf.cast(logs.get(k, zero), tf.float32) for k in names["f"] + names["gan"]}
-            # The fraction of steps (per logging interval) spent training f.
-            return {"f_phase": tf.constant(float(phase)), **out}
-
-        if self.hp.f_steps == 0:  # f is never trained: no phase to choose
-            return padded(self._gan_step(batch), 0)
-        return tf.cond(
-            self.in_f_phase(),
-            lambda: padded(self._f_step(batch), 1),
-            lambda: padded(self._gan_step(batch), 0),
-        )
+        return self.phased_step(batch)
 
     # -- inference ------------------------------------------------------------------------
     def translation_paths(self):

@@ -2,7 +2,12 @@
 
 from trainer.networks.cogan_nets import coupled_discriminators, coupled_generators
 from trainer.networks.discriminators import patch_discriminator
-from trainer.networks.dtn_nets import dtn_discriminator, feature_classifier, feature_generator
+from trainer.networks.dtn_nets import (
+    dtn_discriminator,
+    feature_classifier,
+    feature_generator,
+    feature_projection,
+)
 from trainer.networks.generators import check_image_size, resnet_generator
 from trainer.networks.latent_explore_nets import (
     latent_generator,
@@ -20,6 +25,7 @@ __all__ = [
     "dtn_discriminator",
     "feature_classifier",
     "feature_generator",
+    "feature_projection",
     "image_decoder",
     "image_encoder",
     "latent_discriminator",

@@ -31,6 +31,16 @@ def feature_classifier(image_size, filters=64, feature_dim=128, num_classes=10, 
     return keras.Model(image, {"features": features, "class_logits": logits}, name=name)
 
 
+def feature_projection(shape, feature_dim, name="proj"):
+    """A linear map from a ``code`` of ``shape`` (e.g. a spatial embedding) to a ``features``
+    vector of f's width: where another network's code is compared with f's features."""
+    code = keras.Input(shape, name="code")
+    x = keras.layers.Flatten(name="flatten")(code) if len(shape) > 1 else code
+    x = keras.layers.Dense(feature_dim, name="dense_features")(x)
+    features = keras.layers.Activation("linear", dtype="float32", name="features")(x)
+    return keras.Model(code, features, name=name)
+
+
 def feature_generator(image_size, feature_dim=128, filters=64, norm="batch", name="gen"):
     """g: f's feature vector, input ``code`` [feature_dim] -> ``generated`` image in [-1, 1].
 

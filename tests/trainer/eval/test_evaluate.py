@@ -87,10 +87,12 @@ def test_metrics_json_schema_and_markdown(identity_result):
     expected_keys = {
         "schema_version", "step", "method", "dataset", "domains", "measured_domains",
         "eval_examples", "has_labels",
-        "feature_space", "metric_groups", "directions", "baselines", "generated", "conditional",
-        "uda", "steganography", "classifiers", "notes", "headline", "seconds", "files",
+        "feature_space", "metric_groups", "directions", "baselines", "pairs", "generated",
+        "conditional", "uda", "steganography", "classifiers", "notes", "headline", "seconds",
+        "files",
     }  # fmt: skip
     assert set(saved) == expected_keys
+    assert saved["pairs"] == {}  # two domains: a2b and b2a measure every path
     assert saved["schema_version"] == 2 and saved["step"] == 7 and saved["method"] == "identity"
     assert saved["domains"] == {"a": "mnist", "b": "mnist_m"} and saved["has_labels"]
     assert saved["feature_space"] == "digit" and saved["uda"] is None

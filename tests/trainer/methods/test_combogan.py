@@ -177,7 +177,7 @@ def test_bad_settings_are_refused_naming_the_fix():
         ComboGAN(config(norm="batch"))
 
 
-def test_evaluation_measures_the_domain_a_b_pair_and_names_the_other_paths(model):
+def test_evaluation_measures_the_domain_a_b_pair_and_every_ordered_pair(model):
     from trainer.eval import evaluate
 
     cfg = model.config  # --domain_a=mnist, --domain_b=mnist_m (the defaults)
@@ -186,6 +186,7 @@ def test_evaluation_measures_the_domain_a_b_pair_and_names_the_other_paths(model
         ("a2b", "mnist2mnist_m", "mnist", "mnist_m"),
         ("b2a", "mnist_m2mnist", "mnist_m", "mnist"),
     ]
-    (note,) = evaluate.other_pair_paths(model, cfg)
-    listed = note.split("Path(s) ")[1].split(" translate")[0].split(", ")
-    assert listed == ["digits2mnist", "digits2mnist_m", "mnist2digits", "mnist_m2digits"]
+    pairs = evaluate.pair_paths(model, cfg)
+    assert [(s, t) for _, s, t in pairs] == list(itertools.permutations(DOMAINS, 2))
+    assert all(name == f"{s}2{t}" for name, s, t in pairs)
+    assert evaluate._pair_domains(pairs) == list(DOMAINS)

@@ -81,9 +81,9 @@ def test_f_trains_alone_then_is_frozen_while_g_and_d_train(trained):
 def test_players_follow_the_phase(method_config, random_batch):
     model = build(method_config("dtn", f_steps=1, train_steps=10))
     model.make_optimizers(total_steps=10)
-    assert set(model.players()) == {"f"} and bool(model.in_f_phase())
+    assert set(model.players()) == {"f"} and bool(model.in_pretrain_phase())
     model.train_step(random_batch())  # eager, as the contract test runs it
-    assert set(model.players()) == {"gen", "disc"} and not bool(model.in_f_phase())
+    assert set(model.players()) == {"gen", "disc"} and not bool(model.in_pretrain_phase())
 
 
 def test_without_an_f_phase_f_is_never_a_player(method_config, random_batch):
@@ -139,10 +139,10 @@ def test_the_phase_survives_a_checkpoint(method_config, random_batch, tmp_path):
     fresh = build(config)
     fresh.make_optimizers(total_steps=10)
     tf.train.Checkpoint(**items(fresh)).restore(path).assert_consumed()
-    assert int(fresh.optimizers["f"].iterations) == 1 and bool(fresh.in_f_phase())
+    assert int(fresh.optimizers["f"].iterations) == 1 and bool(fresh.in_pretrain_phase())
     assert same(weights(fresh.f_net), weights(model.f_net))
     fresh.train_step(random_batch(seed=1))
-    assert not bool(fresh.in_f_phase()) and set(fresh.players()) == {"gen", "disc"}
+    assert not bool(fresh.in_pretrain_phase()) and set(fresh.players()) == {"gen", "disc"}
 
 
 def test_bad_settings_are_refused_naming_the_fix(method_config):
