@@ -6,6 +6,8 @@ z* = argmin_z L(g1(z), x_a) with L-BFGS, then x_ab = g2(z*) (``translate``). ``-
 softmax head on the shared discriminator layers, trained with source labels (``classify``).
 """
 
+import weakref
+
 import keras
 import numpy as np
 import scipy.optimize
@@ -19,6 +21,30 @@ from trainer.methods.uda import UDAHead
 from trainer.networks import coupled_discriminators, coupled_generators
 
 INVERT_LOSSES = {"l1": losses.l1, "l2": losses.l2}
+
+
+# One traced objective per generator and loss, reused by every batch of the same shape: a
+# function traced anew per call cost more than the L-BFGS-B iterations it serves.
+_OBJECTIVES = weakref.WeakKeyDictionary()
+
+
+def _objective(generator, loss):
+    """tf.function (z, targets) -> (sum of the per-image losses, its gradient in z, per-image
+    losses) of ``generator``."""
+    per_loss = _OBJECTIVES.setdefault(generator, {})
+    if loss not in per_loss:
+        loss_fn, weak_generator = INVERT_LOSSES[loss], weakref.ref(generator)
+
+        @tf.function(reduce_retracing=True)
+        def value_and_grad(z, targets):
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                per_image = loss_fn(weak_generator()(z, training=False), targets)
+                total = tf.reduce_sum(per_image)
+            return total, tape.gradient(total, z), per_image
+
+        per_loss[loss] = value_and_grad
+    return per_loss[loss]
 
 
 def invert_generator(
@@ -35,7 +61,6 @@ def invert_generator(
     """
     if loss not in INVERT_LOSSES:
         raise ValueError(f"Unknown --invert_loss={loss!r}: choose one of l1, l2.")
-    loss_fn = INVERT_LOSSES[loss]
     x = tf.convert_to_tensor(x, tf.float32)
     n = int(x.shape[0])
     if n == 0:
@@ -44,13 +69,10 @@ def invert_generator(
     targets = tf.tile(x, [restarts, 1, 1, 1])
     shape = (restarts * n, latent_dim)
 
-    @tf.function(reduce_retracing=True)
+    compiled = _objective(generator, loss)
+
     def value_and_grad(z):
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            per_image = loss_fn(generator(z, training=False), targets)
-            total = tf.reduce_sum(per_image)
-        return total, tape.gradient(total, z), per_image
+        return compiled(z, targets)
 
     def objective(flat):
         total, grad, _ = value_and_grad(tf.constant(flat.reshape(shape), tf.float32))
