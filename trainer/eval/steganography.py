@@ -21,6 +21,11 @@ input. An honest pair that keeps the content visible has a gain near or below 1 
 passes through, or the generator smooths it away); a pair that decodes a hidden signal has a
 large gain, since it must amplify that signal, and noise with it. The noise is not clipped
 to the value range: the probe perturbs what the back translation reads, wherever x_ab lies.
+
+The probe reads the first ``PROBE_EXAMPLES`` test images of each source domain: it translates
+every one five times (forward, back clean, back at each noise), a mean gain settles on far
+fewer images than an accuracy does, and a method that translates by optimisation (CoGAN
+inverts a generator per batch) would otherwise spend most of its evaluation here.
 """
 
 import numpy as np
@@ -31,6 +36,7 @@ from trainer.eval.conditional import l1, psnr
 NOISE_STDDEVS = (0.01, 0.02, 0.05)
 NOISE_SEED = 1712
 BATCH = 64
+PROBE_EXAMPLES = 256
 # Forward path role -> the role that translates back.
 CYCLES = (("a2b", "b2a"), ("b2a", "a2b"))
 
@@ -86,7 +92,8 @@ def probe(model, directions, x_test, stddevs=NOISE_STDDEVS):
     out = {}
     for role, back_role in CYCLES:
         path, src = found[role]
-        out[role] = cycle_degradation(model, x_test[src][0], path, found[back_role][0], stddevs)
+        images = x_test[src][0][:PROBE_EXAMPLES]
+        out[role] = cycle_degradation(model, images, path, found[back_role][0], stddevs)
     return out
 
 

@@ -85,6 +85,23 @@ def test_a_hiding_pair_degrades_under_noise_and_an_honest_one_does_not(images):
     assert h["noisy"][0]["psnr"] > h["noisy"][-1]["psnr"]
 
 
+def test_the_probe_reads_at_most_its_share_of_the_test_images():
+    seen = []
+
+    def counting(x):
+        seen.append(len(x))
+        return x
+
+    many = np.zeros((steganography.PROBE_EXAMPLES + 40, 4, 4, 3), np.uint8)
+    directions = [("a2b", "a2b", "mnist", "mnist_m"), ("b2a", "b2a", "mnist_m", "mnist")]
+    x_test = {"mnist": (many, None), "mnist_m": (many[:8], None)}
+    out = steganography.probe(PairModel(None, counting, counting), directions, x_test)
+    assert out["a2b"]["examples"] == steganography.PROBE_EXAMPLES
+    assert out["b2a"]["examples"] == 8
+    # Five translations of every image read: forward, back clean, back at each noise.
+    assert sum(seen) == (2 + len(steganography.NOISE_STDDEVS)) * (steganography.PROBE_EXAMPLES + 8)
+
+
 def test_evaluation_reports_the_probe_by_default_for_two_way_methods(
     digit_judges, digits_data_dir, tmp_path
 ):
