@@ -104,12 +104,13 @@ metrics.json schema (``schema_version`` 2; missing figures are null)::
     }
 """
 
+import contextlib
 import time
 
 import keras
 import numpy as np
 
-from trainer import io_utils
+from trainer import console, io_utils
 from trainer.eval import classifiers, conditional, grids, steganography
 from trainer.eval import metrics as estimators
 
@@ -273,6 +274,15 @@ def translation_directions(model, config):
     return out
 
 
+@contextlib.contextmanager
+def _stage(text):
+    """Shows a stage of a long evaluation when it ends, with its time (inversion-based paths
+    and the steganography probe take minutes on a CPU)."""
+    started = time.perf_counter()
+    yield
+    console.note(f"  evaluated {text} ({time.perf_counter() - started:.0f} s)")
+
+
 def translate(model, images, path):
     """Translates uint8 images with ``model.translate`` in batches; float32 [-1, 1] out."""
     x = classifiers.to_float(images)
@@ -341,6 +351,15 @@ def _check_uda(asked, metrics, model, config):
     return asked - {"uda"}
 
 
+def _joint_paths(model):
+    """Names of the paths that generate one image per domain from one noise (CoGAN's sample)."""
+    return [
+        name
+        for name, path in _paths_of_kind(model, *GENERATE_KINDS).items()
+        if isinstance(path.target_domain, (list, tuple))
+    ]
+
+
 def _check_applicable(asked, metrics, model, config, kinds, directions):
     """``transfer`` needs a translation path, ``class`` a class-conditional generator,
     ``paired`` a method on paired data: asked for by name where they do not apply, they are an
@@ -353,9 +372,10 @@ def _check_applicable(asked, metrics, model, config, kinds, directions):
             "target-domain one-hot)",
         ),
         "class": (
-            conditional.CONDITIONAL_GENERATE in kinds,
+            conditional.CONDITIONAL_GENERATE in kinds or _joint_paths(model),
             "class accuracy measures a class-conditional generator (a path taking noise and a "
-            "one-hot class, e.g. --method=cgan)",
+            "one-hot class, e.g. --method=cgan) or the class histogram and correspondence of "
+            "a path generating several domains at once (--method=cogan)",
         ),
         "paired": (
             data_kind == "paired",
@@ -735,32 +755,38 @@ def evaluate(
         )
     per_direction, baselines, translated = {}, {}, {}
     for role, path, src, dst in directions:
-        translated[role] = translate(model, x_test[src][0], path)
-        entry, baselines[role] = _score_direction(
-            translated[role],
-            src,
-            dst,
-            x_test,
-            judges,
-            config,
-            asked,
-            inception,
-            has_labels,
-            model.translation_paths()[path].extra,
-        )
+        with _stage(f"{role} ({src} -> {dst}) on {len(x_test[src][0])} test images"):
+            translated[role] = translate(model, x_test[src][0], path)
+            entry, baselines[role] = _score_direction(
+                translated[role],
+                src,
+                dst,
+                x_test,
+                judges,
+                config,
+                asked,
+                inception,
+                has_labels,
+                model.translation_paths()[path].extra,
+            )
         per_direction[role] = {"path": path, **entry}
     by_path = {per_direction[role]["path"]: x for role, x in translated.items()}
     pair_figures = {}
     if pairs and "transfer" in asked:
-        pair_figures = _score_pair_paths(
-            model, pairs, x_test, judges, config, has_labels, load, by_path
-        )
+        with _stage(f"{len(pairs)} paths between the domains"):
+            pair_figures = _score_pair_paths(
+                model, pairs, x_test, judges, config, has_labels, load, by_path
+            )
     generated, generate_rows = _score_generate_paths(
         generate_paths, config, x_test, judges, asked, notes, load
     )
     conditioned, translation_rows = _score_translation_paths(
         translation_paths, config, x_test, judges, asked, notes, load
     )
+    probe = None
+    if "steganography" in asked:
+        with _stage("the steganography probe (both cycles, clean and with noise)"):
+            probe = steganography.probe(model, directions, x_test)
     grid = None
     rows = []
     if "samples" in asked:
@@ -788,9 +814,7 @@ def evaluate(
         "generated": generated,
         "conditional": conditioned,
         "uda": _uda_scores(model, x_test, judges, config) if "uda" in asked else None,
-        "steganography": (
-            steganography.probe(model, directions, x_test) if "steganography" in asked else None
-        ),
+        "steganography": probe,
         "classifiers": _classifier_entries(judges),
         "notes": notes + _judge_notes(judges),
     }

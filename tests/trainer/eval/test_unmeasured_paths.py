@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from trainer.eval import evaluate
+from trainer.eval import conditional, evaluate
 from trainer.methods import paths, registry
 
 
@@ -105,3 +105,28 @@ def test_diversity_of_a_collapsed_and_a_spread_set():
     spread = np.random.default_rng(1).uniform(-1, 1, (30, 4, 4, 3)).astype(np.float32)
     assert conditional.mean_pairwise_distance(same) == pytest.approx(0.0, abs=1e-6)
     assert conditional.mean_pairwise_distance(spread) > 1.0
+
+
+def test_the_default_groups_reach_a_pair_path(method_config):
+    """Evaluation's default groups keep `class` for CoGAN (its `sample` path is what the class
+    histogram and correspondence measure), and asking for it by name is accepted."""
+    config = method_config("cogan")
+    model = registry.build(config)
+    kinds = {
+        conditional.path_kind(p)
+        for p in model.translation_paths().values()
+        if conditional.path_kind(p)
+    }
+    directions = evaluate.translation_directions(model, config)
+    for metrics in (None, ["class"]):
+        asked = set(evaluate.METRIC_GROUPS if metrics is None else metrics)
+        kept = evaluate._check_applicable(asked, metrics, model, config, kinds, directions)
+        assert "class" in kept
+    unit = method_config("unit")
+    unit_model = registry.build(unit)
+    unit_kinds = {conditional.path_kind(p) for p in unit_model.translation_paths().values()}
+    with pytest.raises(ValueError, match="--metrics=class"):
+        evaluate._check_applicable(
+            {"class"}, ["class"], unit_model, unit, unit_kinds,
+            evaluate.translation_directions(unit_model, unit),
+        )  # fmt: skip
