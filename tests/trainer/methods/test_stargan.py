@@ -129,6 +129,19 @@ def test_residual_generator_starts_near_the_identity_and_trains_with_the_identit
     )
 
 
+def test_disc_noise_reaches_what_d_sees_and_nothing_else():
+    tf.random.set_seed(0)
+    x = tf.zeros((4, 16, 16, 3))
+    model = StarGAN(config(disc_noise=0.5))
+    seen = np.asarray(model.disc_input(x))
+    assert abs(seen.std() - 0.5) < 0.05 and not np.allclose(seen, np.asarray(model.disc_input(x)))
+    assert StarGAN(config()).disc_input(x) is x
+    # G's output (the exported path) carries no noise; training still moves every player.
+    np.testing.assert_array_equal(model.translate(x, "mnist"), model.translate(x, "mnist"))
+    model.make_optimizers(total_steps=10)
+    assert_every_player_moves(model, batch(model))
+
+
 def test_discriminator_layers_are_capped_by_the_image_size():
     assert disc_layers_for(128, 6) == 6 and disc_layers_for(32, 6) == 4
     assert disc_layers_for(16, 6) == 3
