@@ -11,6 +11,10 @@ The paper's choices, kept as defaults:
       L_G = -D_src(G(x, c)) + lambda_cls * CE(D_cls(G(x, c)), c)
             + lambda_rec * |x - G(G(x, c), c')|_1
   with c' the source domain and c a target drawn at random per example.
+- Not in the paper, off by default: ``--residual_output`` (G predicts a change to its input,
+  see ``networks.stargan_nets.ResidualOutput``) and ``--lambda_identity`` (an L1 term
+  |G(x, c') - x|, weighted relative to lambda_rec, asking G to leave an image alone when
+  the target is its own domain), ``--disc_noise`` (instance noise on D's inputs).
 - ``--n_critic=5``: one training step is five critic updates, each on its own batch, and one
   generator update on the last of them (the data pipeline hands over the five batches
   concatenated). Adam 1e-4, (0.5, 0.999); both learning rates decay linearly to 0 over the
@@ -68,6 +72,24 @@ class StarGAN(TranslationModel):
         ),
         "lambda_cls": HParam(1.0, "Weight of the domain-classification loss."),
         "lambda_rec": HParam(10.0, "Weight of the reconstruction (cycle) L1 loss."),
+        "residual_output": HParam(
+            False,
+            "G predicts a change to its input, clip(x + 2 tanh(h), -1, 1), instead of a new "
+            "image tanh(h): the identity at initialisation, so the digit is kept unless a "
+            "loss asks to change it (off in the paper).",
+        ),
+        "lambda_identity": HParam(
+            0.0,
+            "Weight of the identity loss |G(x, c_x) - x|_1 (target = the source domain), "
+            "relative to --lambda_rec (0 = off, as in the paper).",
+        ),
+        "disc_noise": HParam(
+            0.0,
+            "Std of Gaussian noise added to every image D sees, real and translated, in D's "
+            "and G's updates (instance noise; 0 = off, as in the paper). D_cls learns the "
+            "domains only from real images: without noise G can reach its target class "
+            "with a faint pattern the other domains' images never show.",
+        ),
         "n_critic": HParam(5, "Critic updates per generator update (one training step)."),
         "gen_blocks": HParam(6, "Residual blocks of the generator.", shape=True),
         "n_down": HParam(2, "Stride-2 downsamplings of the generator.", shape=True),
@@ -103,7 +125,13 @@ class StarGAN(TranslationModel):
             [g for g, n in enumerate(sizes) for _ in range(n)], tf.int32
         )
         self.gen = stargan_generator(
-            size, sizes, filters=hp.filters, n_down=hp.n_down, n_blocks=hp.gen_blocks, name="gen"
+            size,
+            sizes,
+            filters=hp.filters,
+            n_down=hp.n_down,
+            n_blocks=hp.gen_blocks,
+            residual_output=hp.residual_output,
+            name="gen",
         )
         self.disc = stargan_discriminator(
             size, len(self.labels), filters=hp.filters, n_layers=hp.disc_layers, name="disc"
@@ -125,9 +153,16 @@ class StarGAN(TranslationModel):
             source, self.group_of_label, self.group_offsets, self.group_sizes, seed
         )
 
+    def disc_input(self, images):
+        """What D sees of ``images``: with --disc_noise, a fresh Gaussian noise added."""
+        if self.hp.disc_noise <= 0:
+            return images
+        return images + self.hp.disc_noise * tf.random.normal(tf.shape(images))
+
     def critic_terms(self, x, source, fake):
         """D_src's GAN loss (and gradient penalty) on (x, fake), D_cls's loss on x's domain."""
         hp = self.hp
+        x, fake = self.disc_input(x), self.disc_input(fake)
 
         def d_src(images, training=True):
             return self.disc(images, training=training)[0]
@@ -144,9 +179,9 @@ class StarGAN(TranslationModel):
     def generator_terms(self, x, source, target):
         hp = self.hp
         fake = self.gen([x, self.one_hot(target)], training=True)
-        fake_src, fake_cls = self.disc(fake, training=True)
+        fake_src, fake_cls = self.disc(self.disc_input(fake), training=True)
         back = self.gen([fake, self.one_hot(source)], training=True)
-        return {
+        terms = {
             "g_adv": (1.0, self.gan.generator(fake_src)),
             "g_cls": (
                 hp.lambda_cls,
@@ -154,6 +189,10 @@ class StarGAN(TranslationModel):
             ),
             "rec": (hp.lambda_rec, losses.l1(back, x)),
         }
+        if hp.lambda_identity > 0:
+            same = self.gen([x, self.one_hot(source)], training=True)
+            terms["identity"] = (hp.lambda_rec * hp.lambda_identity, losses.l1(same, x))
+        return terms
 
     def train_step(self, batch):
         n = self.hp.n_critic

@@ -68,6 +68,28 @@ class GroupMask(keras.layers.Layer):
         return {**super().get_config(), "group_sizes": list(self.group_sizes)}
 
 
+@keras.saving.register_keras_serializable(package="img2img")
+class ResidualOutput(keras.layers.Layer):
+    """[x [B, H, W, C] in [-1, 1], h [B, H, W, C]] -> clip(x + 2 tanh(h), -1, 1).
+
+    The generator predicts a change to its input instead of a new image: at h = 0 the output
+    is the input, so what the change does not touch (the digit's strokes) is kept by
+    construction, and 2 tanh(h) in (-2, 2) still reaches any value in [-1, 1] (an inversion
+    is a change of -2x). The clip passes gradients straight through, so a pixel pushed past
+    the range can still be pulled back; the forward value (and the exported graph) is the
+    plain clip.
+    """
+
+    def call(self, inputs):
+        x, h = inputs
+        x = ops.cast(x, h.dtype)
+        value = x + 2.0 * ops.tanh(h)
+        return value + ops.stop_gradient(ops.clip(value, -1.0, 1.0) - value)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[1]
+
+
 def _in_relu(x, name):
     x = InstanceNormalization(center=True, scale=True, name=f"{name}_norm")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -80,13 +102,16 @@ def stargan_generator(
     filters=64,
     n_down=2,
     n_blocks=6,
+    residual_output=False,
     name="gen",
 ):
     """G: (image [S,S,C] named ``image``, one-hot [D] named ``target_domain``) -> ``translated``.
 
     The paper's layout: c7s1-64, two 4x4 stride-2 convolutions doubling the width, ``n_blocks``
     residual blocks, two 4x4 stride-2 transposed convolutions, c7s1-C and tanh; instance norm
-    with affine parameters and ReLU. ``group_sizes``: labels per group (one group: D domains,
+    with affine parameters and ReLU. ``residual_output``: the last convolution predicts a change
+    to the input image instead of the image (``ResidualOutput``; off in the paper).
+    ``group_sizes``: labels per group (one group: D domains,
     no mask vector; several: the mask vector is appended, see GroupMask).
     """
     check_image_size(image_size, n_down, f"StarGAN generator {name}")
@@ -112,8 +137,16 @@ def stargan_generator(
             width, 4, strides=2, padding="same", use_bias=False, name=f"up{i}_deconv"
         )(x)
         x = _in_relu(x, f"up{i}")
-    x = keras.layers.Conv2D(channels, 7, padding="same", use_bias=False, name="head_conv")(x)
-    out = keras.layers.Activation("tanh", dtype="float32", name="translated")(x)
+    # A residual generator starts as the identity: its change h starts near 0 (not exactly,
+    # so that gradients reach the layers below from the first step).
+    init = keras.initializers.RandomNormal(stddev=1e-3) if residual_output else "glorot_uniform"
+    x = keras.layers.Conv2D(
+        channels, 7, padding="same", use_bias=False, kernel_initializer=init, name="head_conv"
+    )(x)
+    if residual_output:
+        out = ResidualOutput(dtype="float32", name="translated")([image, x])
+    else:
+        out = keras.layers.Activation("tanh", dtype="float32", name="translated")(x)
     return keras.Model([image, target], out, name=name)
 
 

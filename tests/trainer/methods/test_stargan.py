@@ -15,6 +15,7 @@ from tests.trainer.methods.conditional_testing import (
 from trainer.methods.stargan import StarGAN, random_targets
 from trainer.networks.stargan_nets import (
     GroupMask,
+    ResidualOutput,
     TileCondition,
     disc_layers_for,
     patch_receptive_field,
@@ -79,6 +80,66 @@ def test_condition_layers_compute_and_round_trip():
         assert type(again) is type(layer) and again.get_config() == layer.get_config()
     with pytest.raises(ValueError, match="expects 5 labels"):
         GroupMask((3, 2))(np.zeros((1, 4), "float32"))
+
+
+def test_residual_output_changes_the_input_clips_and_passes_gradients_through():
+    x = np.array([[[[-1.0, 0.0, 1.0]]]], "float32")
+    layer = ResidualOutput()
+    np.testing.assert_allclose(np.asarray(layer([x, np.zeros_like(x)])), x)
+    h = np.full_like(x, 5.0)  # 2 tanh(5) ~ 2: -1 -> ~1, 0 and 1 clipped to 1
+    np.testing.assert_allclose(np.asarray(layer([x, h])), [[[[0.9998, 1.0, 1.0]]]], atol=1e-3)
+    np.testing.assert_allclose(np.asarray(layer([x, -h])), [[[[-1.0, -1.0, -0.9998]]]], atol=1e-3)
+    # Past the range the clip still passes the gradient of x + 2 tanh(h).
+    h = tf.constant(np.full_like(x, 0.5))
+    with tf.GradientTape() as tape:
+        tape.watch(h)
+        out = layer([x, h])
+    grad = tape.gradient(out, h).numpy()
+    np.testing.assert_allclose(grad, np.full_like(x, 2.0 / np.cosh(0.5) ** 2), rtol=1e-5)
+    again = keras.layers.deserialize(keras.layers.serialize(ResidualOutput(name="r")))
+    assert (
+        type(again) is ResidualOutput
+        and again.get_config() == ResidualOutput(name="r").get_config()
+    )
+
+
+def test_residual_generator_starts_near_the_identity_and_trains_with_the_identity_loss():
+    tf.random.set_seed(0)
+    model = StarGAN(config(residual_output=True, lambda_identity=0.5))
+    assert isinstance(model.gen.get_layer("translated"), ResidualOutput)
+    x = batch(model)["x"][:2]
+    out = np.asarray(model.translate(x, "mnist_m"))
+    # Untrained, the change is near 0: the output is its input (a tanh generator's is not).
+    np.testing.assert_allclose(out, np.asarray(x), atol=0.1)
+    plain = StarGAN(config())
+    assert not isinstance(plain.gen.get_layer("translated"), ResidualOutput)
+    assert np.abs(np.asarray(plain.translate(x, "mnist_m")) - np.asarray(x)).mean() > 0.1
+    model.make_optimizers(total_steps=10)
+    out = assert_every_player_moves(model, batch(model))
+    hp = model.hp
+    expected = (
+        out["g_adv"]
+        + hp.lambda_cls * out["g_cls"]
+        + hp.lambda_rec * out["rec"]
+        + hp.lambda_rec * hp.lambda_identity * out["identity"]
+    )
+    np.testing.assert_allclose(float(out["gen_loss"]), float(expected), rtol=1e-5)
+    assert "identity" not in StarGAN(config()).generator_terms(
+        x, tf.constant([0, 1]), tf.constant([1, 2])
+    )
+
+
+def test_disc_noise_reaches_what_d_sees_and_nothing_else():
+    tf.random.set_seed(0)
+    x = tf.zeros((4, 16, 16, 3))
+    model = StarGAN(config(disc_noise=0.5))
+    seen = np.asarray(model.disc_input(x))
+    assert abs(seen.std() - 0.5) < 0.05 and not np.allclose(seen, np.asarray(model.disc_input(x)))
+    assert StarGAN(config()).disc_input(x) is x
+    # G's output (the exported path) carries no noise; training still moves every player.
+    np.testing.assert_array_equal(model.translate(x, "mnist"), model.translate(x, "mnist"))
+    model.make_optimizers(total_steps=10)
+    assert_every_player_moves(model, batch(model))
 
 
 def test_discriminator_layers_are_capped_by_the_image_size():
@@ -162,8 +223,9 @@ def test_wgan_without_a_penalty_and_bad_groups_are_refused():
     StarGAN.validate_config(config(gan_loss="lsgan", gradient_penalty=0.0))
 
 
-def test_translate_path_exports_with_its_two_named_inputs(tmp_path):
-    model = StarGAN(config(domains=(), domain_groups=GROUPS))
+@pytest.mark.parametrize("residual_output", [False, True])
+def test_translate_path_exports_with_its_two_named_inputs(tmp_path, residual_output):
+    model = StarGAN(config(domains=(), domain_groups=GROUPS, residual_output=residual_output))
     paths = model.translation_paths()
     assert list(paths) == ["translate"]
     path = paths["translate"]
