@@ -258,10 +258,12 @@ def load_trained(model_dir, step=None):
             f"`python -m trainer.main --model_dir={model_dir} ...`."
         )
     keras.mixed_precision.set_global_policy("float32")
-    model = methods.build(config)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    checkpoint = tf.train.Checkpoint(step=step_var, model=model)
     for attempt in range(_RESTORE_ATTEMPTS):
+        # Fresh objects each attempt: a restore cut short leaves pending restores from its
+        # (vanished) checkpoint on the objects it was restoring into.
+        model = methods.build(config)
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+        checkpoint = tf.train.Checkpoint(step=step_var, model=model)
         try:
             restore(checkpoint, path, model_dir, partial=True)
             break

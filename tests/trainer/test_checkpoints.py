@@ -124,6 +124,48 @@ def test_a_checkpoint_rotated_away_during_the_restore_is_replaced_by_the_newest(
     assert trained.step == 2 and trained.checkpoint.endswith("ckpt-2")
 
 
+def test_a_checkpoint_that_vanishes_halfway_through_its_restore_leaves_nothing_pending(
+    run_copy, monkeypatch
+):
+    """The rotation can also land while a restore is reading: TF keeps the half-read
+    checkpoint's pending restores on the objects it was restoring into, so the retry must
+    restore into fresh ones (it used to fail reading the vanished checkpoint again)."""
+    real_restore = checkpoints.restore
+    calls = []
+
+    def read_then_rotate(checkpoint, path, model_dir, partial=False):
+        calls.append(os.path.basename(path))
+        if len(calls) == 1:
+            # Read (the variables that exist, and pending restores for those that do not
+            # yet), then the files go before the restore has finished.
+            checkpoint.read(path).expect_partial()
+            for name in os.listdir(run_copy / "checkpoints"):
+                if name.startswith("ckpt-2."):
+                    os.remove(run_copy / "checkpoints" / name)
+            raise checkpoints.IncompatibleModelDirError("rotated away while it was read")
+        return real_restore(checkpoint, path, model_dir, partial)
+
+    monkeypatch.setattr(checkpoints, "restore", read_then_rotate)
+    monkeypatch.setattr(checkpoints, "find_readable", _newest_after_oldest(run_copy))
+    trained = checkpoints.load_trained(str(run_copy))
+    assert calls == ["ckpt-2", "ckpt-4"]
+    assert trained.step == 4 and trained.checkpoint.endswith("ckpt-4")
+
+
+def _newest_after_oldest(model_dir):
+    """A find_readable that first picks the oldest checkpoint (the one about to rotate away)."""
+    real = checkpoints.find_readable
+    picks = []
+
+    def find(model_dir_arg, step=None, announce=True):
+        picks.append(step)
+        if len(picks) == 1:
+            return str(model_dir / "checkpoints" / "ckpt-2")
+        return real(model_dir_arg, step, announce)
+
+    return find
+
+
 def test_no_readable_checkpoint_is_a_clear_error_and_deletes_nothing(digits_data_dir, run_copy):
     ckpt_dir = run_copy / "checkpoints"
     for name in os.listdir(ckpt_dir):
