@@ -69,11 +69,12 @@ def _differences(old, config, keys):
     for key in keys:
         if key in old.hparams and key in config.hparams and old.hparams[key] != config.hparams[key]:
             out.append(f"{key} {old.hparams[key]} (now {config.hparams[key]})")
-    if old.method == config.method:
-        cls = methods.get(config.method)
-        was, now = cls.network_switches(old.hparams), cls.network_switches(config.hparams)
-        out += [f"{k} {was[k]} (now {now[k]})" for k in now if was.get(k, now[k]) != now[k]]
-    if old.method == config.method and methods.get(config.method).DATA == "multi_domain":
+    if old.method != config.method:
+        return out
+    cls = methods.get(config.method)
+    was, now = cls.network_switches(old.hparams), cls.network_switches(config.hparams)
+    out += [f"{k} {was[k]} (now {now[k]})" for k in now if was.get(k, now[k]) != now[k]]
+    if cls.DATA == "multi_domain":
         # The domain labels size the condition input and the classification head.
         from trainer.data.multi_domain import domain_labels
 

@@ -664,13 +664,13 @@ def _score_pair_paths(model, pairs, x_test, judges, config, has_labels, load, tr
     for dom in domains if has_labels else ():
         name = _class_judge_name(config, dom, x_test[dom][1])
         judges[name] = by_domain[dom] = load("class", name)
-    out = {}
+    out, paths = {}, model.translation_paths()
     for name, src, dst in pairs:
         x_tr = translated.get(name)
         x_tr = translate(model, x_test[src][0], name) if x_tr is None else x_tr
         entry, base = _score_direction(
             x_tr, src, dst, x_test, by_domain, config, {"transfer"}, None, has_labels,
-            model.translation_paths()[name].extra, (judges["domains"], domains.index(dst)),
+            paths[name].extra, (judges["domains"], domains.index(dst)),
         )  # fmt: skip
         row = {"path": name, **entry, **base}
         out[name] = {k: row[k] for k in PAIR_KEYS}
