@@ -64,8 +64,8 @@ def test_a_run_replaces_its_row_and_keeps_the_others_and_the_hand_written_sectio
     results(tmp_path, "unit", 7)
     text = results(tmp_path, "cyclegan", 9)
     assert "## Edge performance\n\nKept." in text and text.index("Intro.") < text.index("| unit |")
-    assert "| unit | mnist → mnist_m | 7 (of 1500) | 42 s | 0.812 (0.99)" in text
-    assert "| cyclegan | mnist → mnist_m | 9 (of 2000) | 42 s | 0.777 (0.99)" in text
+    assert "| unit | mnist → mnist_m | 7 (of 1500) | 42 s | n/a | 0.812 (0.99)" in text
+    assert "| cyclegan | mnist → mnist_m | 9 (of 2000) | 42 s | n/a | 0.777 (0.99)" in text
     assert "1.25 / 1.25" in text  # the steganography gain at noise 0.05, both cycles
     assert "`python -m trainer.main --flagfile=unit.flags --model_dir=" in text
 
