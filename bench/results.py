@@ -4,6 +4,7 @@
     python bench/results.py --methods=cyclegan --train_steps=500
     python bench/results.py --skip_trained                  # re-tabulate finished runs
     python bench/results.py --variants=cyclegan:ablation=gan_only   # a flagfile + flags as a row
+    python bench/results.py --variants=latent_explore_mnist_m       # a second shipped flagfile
 
 For each method in ``trainer.methods.registry.METHODS`` with a flagfile
 ``trainer/configs/<method>.flags`` (so a new method appears by being registered and shipping
@@ -12,7 +13,8 @@ reads the run's ``metrics.json`` and ``export/metadata.json``, times the exporte
 with onnxruntime, and adds or replaces the run's row in the table of ``bench/RESULTS.md``, with
 its date and command; every other row, and every hand-written section of the file, is kept
 (``bench/results_table.py``; the rows' records are in ``bench/results.json``). So the table can
-be filled one method at a time, over several idle periods. Steps shorter than the flagfile's
+be filled one method at a time, over several idle periods; the table is rewritten after every
+run, so a batch stopped part-way keeps the rows it finished. Steps shorter than the flagfile's
 are marked.
 """
 
@@ -64,9 +66,10 @@ flags.DEFINE_integer("timeout", 6 * 3600, "Seconds a method's training may take.
 flags.DEFINE_multi_string(
     "variants",
     [],
-    "Extra rows, each a shipped flagfile run with more flags: 'NAME:key=value,key=value' "
-    "(e.g. cyclegan:ablation=gan_only); the row and its model_dir are named 'NAME[key=value,"
-    "...]'. Without --methods only the variants run.",
+    "Extra rows, each a shipped flagfile (NAME.flags) run as it is or with more flags: "
+    "'NAME' or 'NAME:key=value,key=value' (e.g. cyclegan:ablation=gan_only); the row and its "
+    "model_dir are named 'NAME' or 'NAME[key=value,...]'. Without --methods only the variants "
+    "run.",
 )
 
 CONFIG_DIR = os.path.join(ROOT, "trainer", "configs")
@@ -111,12 +114,13 @@ def variant_runs(specs):
         name, _, overrides = spec.partition(":")
         path = os.path.join(CONFIG_DIR, f"{name}.flags")
         pairs = [p for p in overrides.split(",") if p]
-        if not os.path.exists(path) or not pairs or not all("=" in p for p in pairs):
+        if not os.path.exists(path) or not all("=" in p for p in pairs):
             raise ValueError(
-                f"--variants={spec!r}: write NAME:key=value[,key=value...] with NAME a "
+                f"--variants={spec!r}: write NAME or NAME:key=value[,key=value...] with NAME a "
                 f"flagfile of trainer/configs (e.g. cyclegan:ablation=gan_only)."
             )
-        out.append((f"{name}[{','.join(pairs)}]", path, [f"--{p}" for p in pairs]))
+        row = f"{name}[{','.join(pairs)}]" if pairs else name
+        out.append((row, path, [f"--{p}" for p in pairs]))
     return out
 
 
@@ -167,7 +171,8 @@ def train(method, args, model_dir, timeout):
 
 
 def onnx_latency_ms(export_dir, metadata, runs):
-    """Median ms of one 1-image translation with the fp32 a2b ONNX model (onnxruntime)."""
+    """Median ms of one 1-image translation (one sample for a noise-input path) with the fp32
+    a2b ONNX model (onnxruntime)."""
     artifact = next(
         (
             a
@@ -190,12 +195,20 @@ def onnx_latency_ms(export_dir, metadata, runs):
     kwargs = {}
     if translator.domains and any("domain" in n for n in translator.input_names):
         kwargs["target_domain"] = translator.domains[-1]
+
+    takes_image = any(i.get("kind") == "image" for i in artifact.get("inputs", []))
+
+    def once():
+        if takes_image:
+            return translator.translate(image, **kwargs)
+        return translator.generate(1, seed=0, **kwargs)  # a noise-input path: one sample
+
     for _ in range(5):
-        translator.translate(image, **kwargs)
+        once()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        translator.translate(image, **kwargs)
+        once()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times), artifact["file"]
 
@@ -239,6 +252,19 @@ def main(argv):
     from trainer.io_utils import atomic_write_text
 
     rows, failures = [], []
+    date = time.strftime("%Y-%m-%d")
+
+    def write_table():
+        # After every run, so a long batch stopped part-way keeps the rows it finished.
+        records = results_table.load(FLAGS.rows)
+        for r in rows:
+            records[r["method"]] = results_table.record(r, r["command"], date)
+        atomic_write_text(FLAGS.rows, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+        old = open(FLAGS.output, encoding="utf-8").read() if os.path.exists(FLAGS.output) else ""
+        table = results_table.section(records, failures)
+        atomic_write_text(FLAGS.output, results_table.splice(old, table))
+        return table, len(records)
+
     runs = [] if FLAGS.variants and not FLAGS.methods else shipped_methods(FLAGS.methods)
     runs = [(m, f, []) for m, f in runs] + variant_runs(FLAGS.variants)
     for method, flagfile, extra in runs:
@@ -256,32 +282,33 @@ def main(argv):
             with open(metrics_path, encoding="utf-8") as f:
                 reuse = json.load(f).get("step") == steps
         try:
+            timing_path = os.path.join(model_dir, "bench_timing.json")
             if reuse:
                 log = open(os.path.join(model_dir, "bench_train.log"), encoding="utf-8").read()
                 match = re.search(r"Trained to step \d+ in (\d+(?:\.\d+)?) s", log)
                 train_seconds = float(match.group(1)) if match else None
+                if os.path.exists(timing_path):
+                    with open(timing_path, encoding="utf-8") as f:
+                        wall = json.load(f).get("wall_seconds")
             else:
                 # A fresh run: resuming an older one would mix its steps into the timing.
                 shutil.rmtree(model_dir, ignore_errors=True)
                 os.makedirs(model_dir)
                 train_seconds, wall = train(method, args, model_dir, FLAGS.timeout)
+                atomic_write_text(
+                    timing_path,
+                    json.dumps({"train_seconds": train_seconds, "wall_seconds": wall}) + "\n",
+                )
             row = collect(method, model_dir, values, train_seconds, wall, FLAGS.latency_runs)
             rows.append({**row, "command": command_text(args)})
         except (RuntimeError, OSError, subprocess.TimeoutExpired, KeyError) as e:
             print(f"{method}: {e}", flush=True)
             failures.append((method, str(e)))
+        table, total = write_table()
     if not rows and not failures:
         return
-    records = results_table.load(FLAGS.rows)
-    date = time.strftime("%Y-%m-%d")
-    for r in rows:
-        records[r["method"]] = results_table.record(r, r["command"], date)
-    atomic_write_text(FLAGS.rows, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
-    old = open(FLAGS.output, encoding="utf-8").read() if os.path.exists(FLAGS.output) else ""
-    table = results_table.section(records, failures)
-    atomic_write_text(FLAGS.output, results_table.splice(old, table))
     print(table, flush=True)
-    print(f"Wrote {len(rows)} row(s) into {FLAGS.output} ({len(records)} in all).", flush=True)
+    print(f"Wrote {len(rows)} row(s) into {FLAGS.output} ({total} in all).", flush=True)
 
 
 if __name__ == "__main__":

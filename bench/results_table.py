@@ -38,6 +38,7 @@ COLUMNS = (
     "digit FID a2b / b2a",
     "digit KID a2b",
     "steganography a2b / b2a",
+    "more figures",
     "exported size",
     "ONNX latency",
     "date",
@@ -46,6 +47,58 @@ COLUMNS = (
 
 def _f(value, fmt="{:.3f}"):
     return "n/a" if value is None else fmt.format(value)
+
+
+def pair_text(m):
+    """The row's domains: ``a → b`` for a translation, the one domain of a generator, the list
+    of a multi-domain model."""
+    measured = m.get("measured_domains") or []
+    if len(measured) == 1:
+        return measured[0]
+    if len(measured) > 2 or m.get("conditional"):
+        return ", ".join(measured)
+    return f"{m['domains']['a']} → {m['domains']['b']}"
+
+
+def more_figures(m):
+    """The figures a method has beyond the two directions: generated samples (class accuracy,
+    digit FID; a joint sample's correspondence, class-histogram gap and diversity), G(x, c)
+    over its targets, every ordered pair path, paired L1/PSNR."""
+    out = []
+    for name, e in sorted((m.get("generated") or {}).items()):
+        if e.get("kind") == "joint_generate":
+            per = e.get("per_domain") or {}
+            gap = max((v["uniform_gap"] for v in per.values()), default=None)
+            div = " / ".join(_f(v["diversity"], "{:.2f}") for v in per.values())
+            out.append(
+                f"{name}: correspondence {_f(e.get('correspondence'))}, "
+                f"largest class gap {_f(gap, '{:.2f}')}, diversity {div}"
+            )
+        else:
+            parts = []
+            if e.get("class_accuracy") is not None:
+                parts.append(f"class accuracy {_f(e['class_accuracy'])}")
+            parts.append(f"digit FID {_f(e.get('fid'), '{:.1f}')}")
+            out.append(f"{name}: {', '.join(parts)}")
+    for name, e in sorted((m.get("conditional") or {}).items()):
+        avg = e.get("average") or {}
+        out.append(
+            f"{name}: domain accuracy {_f(avg.get('domain_accuracy'))}, class preservation "
+            f"{_f(avg.get('class_preservation'))}"
+        )
+    pairs = m.get("pairs") or {}
+    if pairs:
+        acc = [p["transfer_accuracy"] for p in pairs.values() if p.get("transfer_accuracy") is not None]
+        dom = [p["domain_score"] for p in pairs.values()]
+        if acc:
+            out.append(
+                f"{len(pairs)} pair paths: transfer {min(acc):.3f}-{max(acc):.3f}, "
+                f"domain {min(dom):.2f}-{max(dom):.2f}"
+            )
+    for role, e in sorted((m.get("directions") or {}).items()):
+        if e.get("psnr") is not None:
+            out.append(f"{role} paired PSNR {e['psnr']:.2f} dB, L1 {_f(e.get('l1'))}")
+    return "; ".join(out) or "—"
 
 
 def cells(r):
@@ -88,7 +141,7 @@ def cells(r):
     size = f"{r['export_bytes'] / 1e6:.2f} MB ({r['export_file']})" if r["export_bytes"] else "n/a"
     return [
         r["method"],
-        r["pair"],
+        pair_text(m),
         steps,
         _f(secs, "{:.0f} s"),
         _f(r["wall_seconds"], "{:.0f} s"),
@@ -99,6 +152,7 @@ def cells(r):
         fid,
         kid,
         stego_text,
+        more_figures(m),
         size,
         _f(r["onnx_ms"], "{:.2f} ms"),
     ]
@@ -112,6 +166,8 @@ def record(r, command, date):
         label = (
             f"{m['domains']['a']} vs {m['domains']['b']} (domain)"
             if name == "domain"
+            else f"{', '.join(m.get('measured_domains') or [name])} (domain)"
+            if name == "domains"
             else f"{name} (digit class)"
         )
         judges[label] = c["test_accuracy"]

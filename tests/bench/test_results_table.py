@@ -33,12 +33,12 @@ def fake_run(work_dir, method, steps, accuracy):
         f.write(f"Trained to step {steps} in 42.0 s\n")
 
 
-def results(tmp_path, method, steps):
+def results(tmp_path, method, steps, select="methods"):
     proc = subprocess.run(
         [
             sys.executable,
             os.path.join(REPO, "bench", "results.py"),
-            f"--methods={method}",
+            f"--{select}={method}",
             f"--train_steps={steps}",
             "--skip_trained",
             f"--work_dir={tmp_path / 'runs'}",
@@ -76,3 +76,14 @@ def test_a_run_replaces_its_row_and_keeps_the_others_and_the_hand_written_sectio
     assert "0.905 (0.99)" in text and "0.812" not in text and "0.777 (0.99)" in text
     assert text.count("| unit |") == 1 and text.count("bench/results.py table: begin") == 1
     assert "## Edge performance\n\nKept." in text
+
+
+def test_a_second_shipped_flagfile_is_a_row_of_its_own_with_its_wall_time(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "latent_explore_mnist_m", 5, 0.35)
+    with open(runs / "latent_explore_mnist_m" / "bench_timing.json", "w") as f:
+        json.dump({"train_seconds": 42.0, "wall_seconds": 61.0}, f)
+    text = results(tmp_path, "latent_explore_mnist_m", 5, select="variants")
+    row = "| latent_explore_mnist_m | mnist → mnist_m | 5 (of 7000) | 42 s | 61 s | 0.350 (0.99)"
+    assert row in text
+    assert "`python -m trainer.main --flagfile=latent_explore_mnist_m.flags --model_dir=" in text

@@ -130,6 +130,14 @@ class CoGAN(UDAHead, TranslationModel):
             shape=True,
             choices=NORMS,
         ),
+        "disc_norm": HParam(
+            "batch",
+            "Normalization in the discriminators' layers after the first: batch (as DCGAN; "
+            "without it both GANs collapsed to one sample per domain at cogan.flags), "
+            "instance, layer or none (the paper's).",
+            shape=True,
+            choices=NORMS,
+        ),
         "gan_loss": HParam(
             "vanilla",
             "Adversarial loss: vanilla (the paper's), lsgan, hinge or wgan (wgan needs "
@@ -168,7 +176,7 @@ class CoGAN(UDAHead, TranslationModel):
             n_layers=hp.disc_layers,
             shared_layers=hp.disc_layers - 1,
             num_classes=hp.num_classes if hp.uda else 0,
-            norm="none",
+            norm=hp.disc_norm,
             patch=False,
         )
 

@@ -107,6 +107,12 @@ class StarGAN(TranslationModel):
     SMOKE_HPARAMS = {"filters": 4, "gen_blocks": 1, "n_down": 1, "disc_layers": 2, "n_critic": 1}
 
     @classmethod
+    def network_switches(cls, hparams):
+        # The residual output adds no variable, but the weights trained for one output
+        # formula are meaningless under the other: a resume across it is refused.
+        return {"residual_output": bool(hparams.get("residual_output", False))}
+
+    @classmethod
     def validate_config(cls, config):
         super().validate_config(config)  # choices, the GAN vocabulary
         hp = config.hparams

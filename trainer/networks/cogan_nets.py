@@ -24,12 +24,12 @@ def coupled_generators(
 ):
     """g1, g2: z [latent_dim] -> image [S,S,C] in [-1, 1]; shared first (high-level) layers.
 
-    DCGAN layout: dense to 4x4 x (filters * 2^k, at most 8 * filters), then k = log2(S/4)
-    transposed convolutions (kernel 4, stride 2) each halving the width down to ``filters``,
-    then a 3x3 convolution to C channels and tanh. The dense layer and the first
-    ``k - specific_layers`` upsamplings are shared; the last ``specific_layers`` upsamplings
-    and the output convolution belong to one domain (the paper shares all but the last layer).
-    Returns ``(gen_a, gen_b, shared_gen)``.
+    DCGAN layout (as ``networks.dcgan``): dense to 4x4 x (filters * 2^(k-1)), then
+    k = log2(S/4) transposed convolutions (kernel 4, stride 2) doubling the size, each but the
+    last halving the width with norm and ReLU, the last one to C channels with tanh. The dense
+    layer and the first ``k - specific_layers`` upsamplings are shared; the last
+    ``specific_layers`` (the output layer among them) belong to one domain: at 1, all but the
+    last layer are shared, as in the paper. Returns ``(gen_a, gen_b, shared_gen)``.
     """
     n_up = int(round(math.log2(image_size / 4))) if image_size >= 4 else 0
     if image_size < 8 or 4 * 2**n_up != image_size:
@@ -42,26 +42,34 @@ def coupled_generators(
             f"specific_layers={specific_layers} must be between 1 and {n_up} at "
             f"image_size {image_size}."
         )
-    widths = [filters * min(2 ** (n_up - i), 8) for i in range(n_up + 1)]
+    widths = [filters * 2 ** (n_up - 1 - i) for i in range(n_up)]  # 4x4 ... S/2 maps
 
-    def up(x, i, width, prefix):
+    def up(x, i):
+        if i == n_up - 1:
+            x = keras.layers.Conv2DTranspose(
+                channels, 4, strides=2, padding="same", name="head_deconv"
+            )(x)
+            return keras.layers.Activation("tanh", dtype="float32", name="image")(x)
         x = keras.layers.Conv2DTranspose(
-            width, 4, strides=2, padding="same", name=f"{prefix}up{i}_deconv"
+            widths[i + 1], 4, strides=2, padding="same", use_bias=norm == "none",
+            name=f"up{i}_deconv",
         )(x)
-        layer = make_norm(norm, name=f"{prefix}up{i}_norm")
+        layer = make_norm(norm, name=f"up{i}_norm")
         if layer is not None:
             x = layer(x)
-        return keras.layers.ReLU(name=f"{prefix}up{i}_relu")(x)
+        return keras.layers.ReLU(name=f"up{i}_relu")(x)
 
     z = keras.Input((latent_dim,), name="z")
-    x = keras.layers.Dense(4 * 4 * widths[0], name="project")(z)
+    # No bias before a norm (as DCGAN): the norm cancels a per-channel bias, and reshaped to
+    # 4x4 a dense bias would be a fixed image drawn for every z.
+    x = keras.layers.Dense(4 * 4 * widths[0], use_bias=norm == "none", name="project")(z)
     x = keras.layers.Reshape((4, 4, widths[0]), name="project_reshape")(x)
     layer = make_norm(norm, name="project_norm")
     if layer is not None:
         x = layer(x)
     x = keras.layers.ReLU(name="project_relu")(x)
     for i in range(n_up - specific_layers):
-        x = up(x, i, widths[i + 1], "")
+        x = up(x, i)
     shared = keras.Model(z, x, name="shared_gen")
 
     generators = []
@@ -69,10 +77,8 @@ def coupled_generators(
         z = keras.Input((latent_dim,), name="z")
         x = shared(z)
         for i in range(n_up - specific_layers, n_up):
-            x = up(x, i, widths[i + 1], "")
-        x = keras.layers.Conv2D(channels, 3, padding="same", name="head_conv")(x)
-        outputs = keras.layers.Activation("tanh", dtype="float32", name="image")(x)
-        generators.append(keras.Model(z, outputs, name=name))
+            x = up(x, i)
+        generators.append(keras.Model(z, x, name=name))
     return generators[0], generators[1], shared
 
 

@@ -15,11 +15,18 @@ from trainer.networks import coupled_discriminators, coupled_generators
 def test_generators_share_their_first_layers_only():
     gen_a, gen_b, shared = coupled_generators(32, latent_dim=8, filters=4, specific_layers=1)
     assert gen_a.get_layer("shared_gen") is shared is gen_b.get_layer("shared_gen")
-    assert gen_a.get_layer("head_conv") is not gen_b.get_layer("head_conv")
+    assert gen_a.get_layer("head_deconv") is not gen_b.get_layer("head_deconv")
     ids_a = {id(v) for v in gen_a.trainable_variables}
     ids_b = {id(v) for v in gen_b.trainable_variables}
     assert ids_a & ids_b == {id(v) for v in shared.trainable_variables} != set()
     assert gen_a.output_shape == (None, 32, 32, 3)
+    # The DCGAN layout: the per-domain layer is the output upsampling itself, and no bias
+    # precedes a norm (a dense bias reshaped to 4x4 is a fixed image drawn for every z).
+    assert [v.path for v in gen_a.trainable_variables if v.path.startswith("head")] == [
+        "head_deconv/kernel",
+        "head_deconv/bias",
+    ]
+    assert len(shared.get_layer("project").weights) == 1
 
 
 def test_discriminators_share_their_last_layers_and_heads(random_batch):
@@ -43,12 +50,12 @@ def test_a_step_through_g1_changes_what_g2_draws(method_config):
     model = build(method_config("cogan", invert_steps=30))
     z = tf.random.uniform((2, 8), -1, 1, seed=1)
     b_before = np.asarray(model.gen_b(z, training=False))
-    head_b = model.gen_b.get_layer("head_conv").kernel.numpy().copy()
+    head_b = model.gen_b.get_layer("head_deconv").kernel.numpy().copy()
     variables = model.gen_a.trainable_variables
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(model.gen_a(z, training=False) - 1.0))
     keras.optimizers.SGD(1.0).apply_gradients(zip(tape.gradient(loss, variables), variables))
-    np.testing.assert_array_equal(model.gen_b.get_layer("head_conv").kernel.numpy(), head_b)
+    np.testing.assert_array_equal(model.gen_b.get_layer("head_deconv").kernel.numpy(), head_b)
     assert not np.allclose(np.asarray(model.gen_b(z, training=False)), b_before)
 
 
@@ -94,8 +101,10 @@ def test_inversion_respects_the_prior_box_and_more_restarts_never_fit_worse(rand
     z1, loss1 = invert_generator(gen, x, 8, max_iter=10, restarts=1, seed=0)
     z3, loss3 = invert_generator(gen, x, 8, max_iter=10, restarts=3, seed=0)
     assert np.abs(z1).max() <= 1.0 and np.abs(z3).max() <= 1.0
-    # Restart 0 of the 3 is the single run (same seed stream start): the best of 3 is no worse.
-    assert (loss3 <= loss1 + 1e-6).all()
+    # Restart 0 of the 3 starts where the single run starts (same seed stream), but the batch
+    # is one L-BFGS-B problem whose line search couples the images: the best of 3 is no worse
+    # than the single run up to that coupling (1%), and better somewhere.
+    assert (loss3 <= loss1 * 1.01).all() and (loss3 < loss1).any()
     with pytest.raises(ValueError, match="invert_loss"):
         invert_generator(gen, x, 8, loss="huber")
 

@@ -243,7 +243,7 @@ def test_translate_path_exports_with_its_two_named_inputs(tmp_path, residual_out
     }
 
 
-def test_resume_with_other_domains_is_refused_naming_them(tmp_path):
+def test_resume_with_other_domains_or_output_formula_is_refused_naming_them(tmp_path):
     import dataclasses
     import json
 
@@ -257,3 +257,5 @@ def test_resume_with_other_domains_is_refused_naming_them(tmp_path):
     check_model_dir(old)  # the same domains resume
     with pytest.raises(ValueError, match="domains mnist,mnist_m,digits"):
         check_model_dir(at(config(domains=("mnist", "digits"))))
+    with pytest.raises(ValueError, match="residual_output False"):
+        check_model_dir(at(config(residual_output=True)))
