@@ -193,8 +193,10 @@ def onnx_latency_ms(export_dir, metadata, runs):
     size = translator.image_size or metadata.get("image_size", 32)
     image = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     kwargs = {}
-    if translator.domains and any("domain" in n for n in translator.input_names):
-        kwargs["target_domain"] = translator.domains[-1]
+    onehot = [i for i in artifact.get("inputs", []) if i.get("kind") == "onehot"]
+    if onehot and onehot[0].get("labels"):
+        # A conditional path (G(x, c), cGAN's class): timed towards its last label (an index).
+        kwargs["target_domain"] = len(onehot[0]["labels"]) - 1
 
     takes_image = any(i.get("kind") == "image" for i in artifact.get("inputs", []))
 

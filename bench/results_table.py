@@ -22,8 +22,12 @@ INTRO = (
     "FID/KID: on the target digit classifier's penultimate features (not InceptionV3), "
     "translated vs real target test images. Steganography: the cycle's gain at noise 0.05 "
     "(change of the reconstruction per unit of noise added to the translation; large = the "
-    "pair hides the source in a low-amplitude signal). ONNX latency: fp32 a2b model, "
-    "onnxruntime, one image, median."
+    "pair hides the source in a low-amplitude signal). More figures: what a method has "
+    "beyond the two directions (generated samples' class accuracy and digit FID, a joint "
+    "sample's correspondence and diversity, G(x, c) over its targets, every pair path, paired "
+    "PSNR). Train time: the trainer's training loop; wall: the whole `trainer.main` run "
+    "(training, evaluation, export; the data and judges already built). ONNX latency: fp32 "
+    "a2b model (one sample of a noise-input path), onnxruntime, one image, median."
 )
 COLUMNS = (
     "row",
