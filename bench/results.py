@@ -221,7 +221,6 @@ def collect(method, model_dir, flag_values, train_seconds, wall, latency_runs):
         metrics = json.load(f)
     row = {
         "method": method,
-        "pair": f"{metrics['domains']['a']} → {metrics['domains']['b']}",
         "steps": metrics["step"],
         "default_steps": int(flag_values.get("train_steps", 0) or 0),
         "train_seconds": train_seconds,

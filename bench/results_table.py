@@ -92,7 +92,9 @@ def more_figures(m):
         )
     pairs = m.get("pairs") or {}
     if pairs:
-        acc = [p["transfer_accuracy"] for p in pairs.values() if p.get("transfer_accuracy") is not None]
+        acc = [
+            p["transfer_accuracy"] for p in pairs.values() if p.get("transfer_accuracy") is not None
+        ]
         dom = [p["domain_score"] for p in pairs.values()]
         if acc:
             out.append(

@@ -51,7 +51,11 @@ def coupled_generators(
             )(x)
             return keras.layers.Activation("tanh", dtype="float32", name="image")(x)
         x = keras.layers.Conv2DTranspose(
-            widths[i + 1], 4, strides=2, padding="same", use_bias=norm == "none",
+            widths[i + 1],
+            4,
+            strides=2,
+            padding="same",
+            use_bias=norm == "none",
             name=f"up{i}_deconv",
         )(x)
         layer = make_norm(norm, name=f"up{i}_norm")
