@@ -107,6 +107,12 @@ def more_figures(m):
     return "; ".join(out) or "—"
 
 
+def export_notes(r):
+    """The exported artifacts that are not ok, named with their figure and bound."""
+    below = r.get("below_bound") or []
+    return f"export: {', '.join(below)}" if below else ""
+
+
 def cells(r):
     """The markdown cells of one run ``r`` (as ``results.collect`` returns it), date excluded."""
     m = r["metrics"]
@@ -158,7 +164,7 @@ def cells(r):
         fid,
         kid,
         stego_text,
-        more_figures(m),
+        "; ".join(t for t in (more_figures(m), export_notes(r)) if t and t != "—") or "—",
         size,
         _f(r["onnx_ms"], "{:.2f} ms"),
     ]

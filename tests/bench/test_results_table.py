@@ -65,7 +65,7 @@ def test_a_run_replaces_its_row_and_keeps_the_others_and_the_hand_written_sectio
     text = results(tmp_path, "cyclegan", 9)
     assert "## Edge performance\n\nKept." in text and text.index("Intro.") < text.index("| unit |")
     assert "| unit | mnist → mnist_m | 7 (of 1500) | 42 s | n/a | 0.812 (0.99)" in text
-    assert "| cyclegan | mnist → mnist_m | 9 (of 2000) | 42 s | n/a | 0.777 (0.99)" in text
+    assert "| cyclegan | mnist → mnist_m | 9 (of 1400) | 42 s | n/a | 0.777 (0.99)" in text
     assert "1.25 / 1.25" in text  # the steganography gain at noise 0.05, both cycles
     assert "`python -m trainer.main --flagfile=unit.flags --model_dir=" in text
 
@@ -87,3 +87,21 @@ def test_a_second_shipped_flagfile_is_a_row_of_its_own_with_its_wall_time(tmp_pa
     row = "| latent_explore_mnist_m | mnist → mnist_m | 5 (of 7000) | 42 s | 61 s | 0.350 (0.99)"
     assert row in text
     assert "`python -m trainer.main --flagfile=latent_explore_mnist_m.flags --model_dir=" in text
+
+
+def test_a_quantized_variant_below_its_bound_is_named_in_the_row_and_runs_are_strict(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "combogan", 3, 0.4)
+    os.makedirs(runs / "combogan" / "export")
+    parity = {"bound": {"psnr": 25.0}, "test_images": {"psnr": 24.967}, "passed": False}
+    artifacts = [
+        {"file": "mnist2digits.onnx", "format": "onnx", "status": "ok", "size_bytes": 10},
+        {"file": "mnist_m2mnist_int8_full.tflite", "status": "below bound", "parity": parity},
+    ]
+    with open(runs / "combogan" / "export" / "metadata.json", "w") as f:
+        json.dump({"artifacts": artifacts}, f)
+    text = results(tmp_path, "combogan", 3)
+    assert "export: mnist_m2mnist_int8_full.tflite below bound (PSNR 24.97 dB < 25)" in text
+    # The recorded command is the one a user runs: a float32 parity miss would fail it.
+    assert "--flagfile=combogan.flags --model_dir=" in text
+    assert "--allow_parity_failure" not in text
