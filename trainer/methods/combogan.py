@@ -157,6 +157,12 @@ class ComboGAN(TranslationModel):
             patch_discriminator(**common, n_layers=hp.disc_layers, name=f"disc_{d}")
             for d in self.domains
         ]
+        # Lists of layers are not part of the checkpoint's object graph (their variables were
+        # saved only through the optimizers, so a model rebuilt for export restored nothing):
+        # each network is also an attribute, as in the two-domain methods.
+        for role, nets in (("enc", self.encoders), ("dec", self.decoders), ("disc", self.discs)):
+            for d, net in zip(self.domains, nets):
+                setattr(self, f"{role}_{d}", net)
 
     @property
     def n_domains(self):
