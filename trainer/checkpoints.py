@@ -274,4 +274,36 @@ def load_trained(model_dir, step=None):
             if not retry or unreadable_reason(path) is None:
                 raise
             path = find_readable(model_dir) or path
+    held, needed = model_weights_held(path), len({id(v) for v in model.trainable_variables})
+    if held < needed:
+        step = int(step_var.numpy())
+        raise IncompatibleModelDirError(
+            f"The checkpoint {path} in --model_dir={model_dir} holds {held} of the model's "
+            f"{needed} weights under the model itself (they were saved only through the "
+            "optimizers), so a model rebuilt for evaluation or export would be untrained. Resume "
+            "training one step to write a checkpoint that holds them: python -m trainer.main "
+            f"--model_dir={model_dir} --train_steps={step + 1} --export_formats=none; then "
+            "evaluate or export again."
+        )
     return Trained(model=model, config=config, step=int(step_var.numpy()), checkpoint=path)
+
+
+def model_weights_held(path):
+    """How many variables the checkpoint at ``path`` holds under its ``model`` object (what a
+    restore of the model alone can reach)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    todo = [c.node_id for c in graph.nodes[0].children if c.local_name == "model"]
+    seen = set(todo)
+    held = 0
+    while todo:
+        node = graph.nodes[todo.pop()]
+        held += any(a.name == "VARIABLE_VALUE" for a in node.attributes)
+        for child in node.children:
+            if child.node_id not in seen:
+                seen.add(child.node_id)
+                todo.append(child.node_id)
+    return held

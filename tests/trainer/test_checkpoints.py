@@ -391,3 +391,23 @@ def test_ram_model_dir_trains_and_resumes_in_one_process(digits_data_dir, tmp_pa
     written_locally = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs]
     assert os.listdir(tmp_path) == [], written_locally
     assert io_utils.read_json(f"{model_dir}/config.json")["train"]["train_steps"] == 4
+
+
+def test_a_checkpoint_whose_weights_only_the_optimizers_hold_is_refused_naming_the_fix(run_copy):
+    """A model rebuilt from it would be untrained: evaluation and export refuse it, saying how
+    to write one that holds the weights."""
+    import tensorflow as tf
+
+    trained = checkpoints.load_trained(str(run_copy))
+    holder = tf.Module()
+    holder.weights = list(trained.model.variables)  # tracked by the holder, not by "model"
+    step = tf.Variable(trained.step + 1, dtype=tf.int64)
+    prefix = str(run_copy / "checkpoints" / f"ckpt-{trained.step + 1}")
+    tf.train.Checkpoint(step=step, model=tf.Module(), optimizer_gen=holder).write(prefix)
+    with open(run_copy / "checkpoints" / "checkpoint", "w") as f:
+        f.write(f'model_checkpoint_path: "ckpt-{trained.step + 1}"\n')
+    with pytest.raises(checkpoints.IncompatibleModelDirError) as e:
+        checkpoints.load_trained(str(run_copy))
+    message = str(e.value)
+    assert "holds 0 of the model's" in message and "untrained" in message
+    assert f"--train_steps={trained.step + 2}" in message
