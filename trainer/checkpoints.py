@@ -280,10 +280,10 @@ def load_trained(model_dir, step=None):
         raise IncompatibleModelDirError(
             f"The checkpoint {path} in --model_dir={model_dir} holds {held} of the model's "
             f"{needed} weights under the model itself (they were saved only through the "
-            "optimizers), so a model rebuilt for evaluation or export would be untrained. Resume "
-            "training one step to write a checkpoint that holds them: python -m trainer.main "
-            f"--model_dir={model_dir} --train_steps={step + 1} --export_formats=none; then "
-            "evaluate or export again."
+            "optimizers), so a model rebuilt for evaluation or export would be untrained. Rerun "
+            "the training command that wrote it (same flags, same --model_dir) with "
+            f"--train_steps={step + 1} --export_formats=none: the resumed run writes a checkpoint "
+            "that holds them; then evaluate or export again."
         )
     return Trained(model=model, config=config, step=int(step_var.numpy()), checkpoint=path)
 
