@@ -216,20 +216,16 @@ def onnx_latency_ms(export_dir, metadata, runs):
     return statistics.median(times), artifact["file"]
 
 
-def below_bound(metadata):
-    """``file PSNR x dB (bound y)`` of each artifact whose status is not ok (a quantized variant
-    below its PSNR bound, or one that failed)."""
+def not_ok(metadata):
+    """``file status (parity figure, bound)`` of each artifact whose status is not ok (a
+    quantized variant below its PSNR bound, one that failed or could not be converted)."""
+    from export.runtime import parity_text
+
     out = []
     for a in metadata.get("artifacts", []):
-        if a.get("status", "ok") == "ok":
-            continue
-        parity = a.get("parity") or {}
-        figure = (parity.get("test_images") or parity.get("random") or {}).get("psnr")
-        bound = (parity.get("bound") or {}).get("psnr")
-        text = f"{a['file']} {a['status']}"
-        if figure is not None and bound is not None:
-            text += f" (PSNR {figure:.2f} dB < {bound:g})"
-        out.append(text)
+        if a.get("status", "ok") != "ok":
+            figure = parity_text(a)
+            out.append(f"{a['file']} {a['status']}" + (f" ({figure})" if figure else ""))
     return out
 
 
@@ -247,7 +243,7 @@ def collect(method, model_dir, flag_values, train_seconds, wall, latency_runs):
         "export_bytes": None,
         "export_file": None,
         "onnx_ms": None,
-        "below_bound": [],
+        "not_ok": [],
     }
     export_dir = os.path.join(model_dir, "export")
     meta_path = os.path.join(export_dir, "metadata.json")
@@ -258,7 +254,7 @@ def collect(method, model_dir, flag_values, train_seconds, wall, latency_runs):
             row["onnx_ms"], row["export_file"] = onnx_latency_ms(export_dir, metadata, latency_runs)
         except Exception as e:  # a latency we cannot measure is reported, not fatal
             print(f"{method}: ONNX latency not measured ({type(e).__name__}: {e}).", flush=True)
-        row["below_bound"] = below_bound(metadata)
+        row["not_ok"] = not_ok(metadata)
         sized = [a for a in metadata.get("artifacts", []) if a.get("file") == row["export_file"]]
         if not sized:
             sized = [a for a in metadata.get("artifacts", []) if a.get("size_bytes")]

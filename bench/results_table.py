@@ -67,7 +67,7 @@ def pair_text(m):
 def more_figures(m):
     """The figures a method has beyond the two directions: generated samples (class accuracy,
     digit FID; a joint sample's correspondence, class-histogram gap and diversity), G(x, c)
-    over its targets, every ordered pair path, paired L1/PSNR."""
+    over its targets, every ordered pair path, paired L1/PSNR; a list of texts."""
     out = []
     for name, e in sorted((m.get("generated") or {}).items()):
         if e.get("kind") == "joint_generate":
@@ -104,13 +104,13 @@ def more_figures(m):
     for role, e in sorted((m.get("directions") or {}).items()):
         if e.get("psnr") is not None:
             out.append(f"{role} paired PSNR {e['psnr']:.2f} dB, L1 {_f(e.get('l1'))}")
-    return "; ".join(out) or "—"
+    return out
 
 
 def export_notes(r):
     """The exported artifacts that are not ok, named with their figure and bound."""
-    below = r.get("below_bound") or []
-    return f"export: {', '.join(below)}" if below else ""
+    not_ok = r.get("not_ok") or []
+    return [f"export: {', '.join(not_ok)}"] if not_ok else []
 
 
 def cells(r):
@@ -164,7 +164,7 @@ def cells(r):
         fid,
         kid,
         stego_text,
-        "; ".join(t for t in (more_figures(m), export_notes(r)) if t and t != "—") or "—",
+        "; ".join(more_figures(m) + export_notes(r)) or "—",
         size,
         _f(r["onnx_ms"], "{:.2f} ms"),
     ]

@@ -274,18 +274,18 @@ def load_trained(model_dir, step=None):
             if not retry or unreadable_reason(path) is None:
                 raise
             path = find_readable(model_dir) or path
+    saved = int(step_var.numpy())
     held, needed = model_weights_held(path), len({id(v) for v in model.trainable_variables})
     if held < needed:
-        step = int(step_var.numpy())
         raise IncompatibleModelDirError(
             f"The checkpoint {path} in --model_dir={model_dir} holds {held} of the model's "
             f"{needed} weights under the model itself (they were saved only through the "
             "optimizers), so a model rebuilt for evaluation or export would be untrained. Rerun "
             "the training command that wrote it (same flags, same --model_dir) with "
-            f"--train_steps={step + 1} --export_formats=none: the resumed run writes a checkpoint "
+            f"--train_steps={saved + 1} --export_formats=none: the resumed run writes a checkpoint "
             "that holds them; then evaluate or export again."
         )
-    return Trained(model=model, config=config, step=int(step_var.numpy()), checkpoint=path)
+    return Trained(model=model, config=config, step=saved, checkpoint=path)
 
 
 def model_weights_held(path):

@@ -93,7 +93,8 @@ def test_a_quantized_variant_below_its_bound_is_named_in_the_row_and_runs_are_st
     runs = tmp_path / "runs"
     fake_run(runs, "combogan", 3, 0.4)
     os.makedirs(runs / "combogan" / "export")
-    parity = {"bound": {"psnr": 25.0}, "test_images": {"psnr": 24.967}, "passed": False}
+    parity = {"bound": {"psnr": 25.0}, "test_images": {"psnr": 24.967, "examples": 64}}
+    parity.update(judged_on=["test_images"], passed=False)
     artifacts = [
         {"file": "mnist2digits.onnx", "format": "onnx", "status": "ok", "size_bytes": 10},
         {"file": "mnist_m2mnist_int8_full.tflite", "status": "below bound", "parity": parity},
@@ -101,7 +102,8 @@ def test_a_quantized_variant_below_its_bound_is_named_in_the_row_and_runs_are_st
     with open(runs / "combogan" / "export" / "metadata.json", "w") as f:
         json.dump({"artifacts": artifacts}, f)
     text = results(tmp_path, "combogan", 3)
-    assert "export: mnist_m2mnist_int8_full.tflite below bound (PSNR 24.97 dB < 25)" in text
+    expected = "PSNR 24.97 dB on 64 test images, bound >= 25 dB"
+    assert f"export: mnist_m2mnist_int8_full.tflite below bound ({expected})" in text
     # The recorded command is the one a user runs: a float32 parity miss would fail it.
     assert "--flagfile=combogan.flags --model_dir=" in text
     assert "--allow_parity_failure" not in text
