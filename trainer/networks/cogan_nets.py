@@ -6,11 +6,10 @@ UNIT uses ``coupled_discriminators`` too: independent (``shared_layers=0``) or, 
 adaptation, sharing their high-level layers and a classifier head.
 """
 
-import math
-
 import keras
 
 from trainer.layers import make_norm
+from trainer.networks.dcgan import image_head, num_doublings, projection_block, up_block
 
 
 def coupled_generators(
@@ -31,12 +30,7 @@ def coupled_generators(
     ``specific_layers`` (the output layer among them) belong to one domain: at 1, all but the
     last layer are shared, as in the paper. Returns ``(gen_a, gen_b, shared_gen)``.
     """
-    n_up = int(round(math.log2(image_size / 4))) if image_size >= 4 else 0
-    if image_size < 8 or 4 * 2**n_up != image_size:
-        raise ValueError(
-            f"--image_size={image_size} does not fit the CoGAN generators: they grow a 4x4 map "
-            "by doubling, so the size must be 4 * 2^k (8, 16, 32, 64, 128, 256 ...)."
-        )
+    n_up = num_doublings(image_size)
     if not 1 <= specific_layers <= n_up:
         raise ValueError(
             f"specific_layers={specific_layers} must be between 1 and {n_up} at "
@@ -45,33 +39,10 @@ def coupled_generators(
     widths = [filters * 2 ** (n_up - 1 - i) for i in range(n_up)]  # 4x4 ... S/2 maps
 
     def up(x, i):
-        if i == n_up - 1:
-            x = keras.layers.Conv2DTranspose(
-                channels, 4, strides=2, padding="same", name="head_deconv"
-            )(x)
-            return keras.layers.Activation("tanh", dtype="float32", name="image")(x)
-        x = keras.layers.Conv2DTranspose(
-            widths[i + 1],
-            4,
-            strides=2,
-            padding="same",
-            use_bias=norm == "none",
-            name=f"up{i}_deconv",
-        )(x)
-        layer = make_norm(norm, name=f"up{i}_norm")
-        if layer is not None:
-            x = layer(x)
-        return keras.layers.ReLU(name=f"up{i}_relu")(x)
+        return image_head(x, channels) if i == n_up - 1 else up_block(x, widths[i + 1], norm, i)
 
     z = keras.Input((latent_dim,), name="z")
-    # No bias before a norm (as DCGAN): the norm cancels a per-channel bias, and reshaped to
-    # 4x4 a dense bias would be a fixed image drawn for every z.
-    x = keras.layers.Dense(4 * 4 * widths[0], use_bias=norm == "none", name="project")(z)
-    x = keras.layers.Reshape((4, 4, widths[0]), name="project_reshape")(x)
-    layer = make_norm(norm, name="project_norm")
-    if layer is not None:
-        x = layer(x)
-    x = keras.layers.ReLU(name="project_relu")(x)
+    x = projection_block(z, widths[0], norm)
     for i in range(n_up - specific_layers):
         x = up(x, i)
     shared = keras.Model(z, x, name="shared_gen")

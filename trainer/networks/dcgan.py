@@ -16,7 +16,8 @@ import keras
 from trainer.layers import make_norm
 
 
-def _ups(image_size):
+def num_doublings(image_size):
+    """k with image_size == 4 * 2^k: the stride-2 layers between a 4x4 map and the image."""
     n = int(round(math.log2(image_size / 4))) if image_size >= 8 else 0
     if n < 1 or 4 * 2**n != image_size:
         raise ValueError(
@@ -26,6 +27,50 @@ def _ups(image_size):
     return n
 
 
+def projection_block(h, width, norm, prefix="project"):
+    """Dense projection of a vector to a 4x4 x ``width`` map, norm and ReLU.
+
+    No bias before a norm: the norm cancels a per-channel bias, and reshaped to 4x4 a dense bias
+    would be a fixed image drawn for every input. The norm and ReLU are named ``<prefix>_norm``
+    and ``<prefix>_relu``.
+    """
+    x = keras.layers.Dense(4 * 4 * width, use_bias=norm == "none", name="project")(h)
+    x = keras.layers.Reshape((4, 4, width), name="project_reshape")(x)
+    layer = make_norm(norm, name=f"{prefix}_norm")
+    x = layer(x) if layer is not None else x
+    return keras.layers.ReLU(name=f"{prefix}_relu")(x)
+
+
+def up_block(x, width, norm, index):
+    """A 4x4 stride-2 transposed convolution to ``width`` channels (no bias before a norm),
+    norm and ReLU; layers named ``up<index>_*``."""
+    x = keras.layers.Conv2DTranspose(
+        width, 4, strides=2, padding="same", use_bias=norm == "none", name=f"up{index}_deconv"
+    )(x)
+    layer = make_norm(norm, name=f"up{index}_norm")
+    x = layer(x) if layer is not None else x
+    return keras.layers.ReLU(name=f"up{index}_relu")(x)
+
+
+def image_head(x, channels, name="image"):
+    """The output layer: a 4x4 stride-2 transposed convolution to ``channels``, tanh, float32."""
+    x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name="head_deconv")(x)
+    return keras.layers.Activation("tanh", dtype="float32", name=name)(x)
+
+
+def down_trunk(image, filters, norm, n_down):
+    """``n_down`` 4x4 stride-2 convolutions doubling the width from ``filters``, norm (none on
+    the first, as DCGAN) and LeakyReLU(0.2): the DCGAN discriminator's body."""
+    x, width = image, filters
+    for i in range(n_down):
+        x = keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}")(x)
+        layer = make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
+        x = layer(x) if layer is not None else x
+        x = keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu")(x)
+        width *= 2
+    return x
+
+
 def dcgan_generator(
     image_size, latent_dim=100, num_classes=0, channels=3, filters=64, norm="batch", name="gen"
 ):
@@ -33,7 +78,7 @@ def dcgan_generator(
 
     The class one-hot is concatenated to z (Mirza & Osindero 2014).
     """
-    n_up = _ups(image_size)
+    n_up = num_doublings(image_size)
     z = keras.Input((latent_dim,), name="z")
     inputs, h = [z], z
     if num_classes:
@@ -41,21 +86,11 @@ def dcgan_generator(
         inputs.append(label)
         h = keras.layers.Concatenate(name="z_class")([z, label])
     width = filters * 2 ** (n_up - 1)
-    x = keras.layers.Dense(4 * 4 * width, use_bias=norm == "none", name="project")(h)
-    x = keras.layers.Reshape((4, 4, width), name="project_reshape")(x)
-    layer = make_norm(norm, name="project_norm")
-    x = layer(x) if layer is not None else x
-    x = keras.layers.ReLU(name="project_relu")(x)
+    x = projection_block(h, width, norm)
     for i in range(n_up - 1):
         width //= 2
-        x = keras.layers.Conv2DTranspose(
-            width, 4, strides=2, padding="same", use_bias=norm == "none", name=f"up{i}_deconv"
-        )(x)
-        layer = make_norm(norm, name=f"up{i}_norm")
-        x = layer(x) if layer is not None else x
-        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
-    x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name="head_deconv")(x)
-    out = keras.layers.Activation("tanh", dtype="float32", name="image")(x)
+        x = up_block(x, width, norm, i)
+    out = image_head(x, channels)
     return keras.Model(inputs if num_classes else z, out, name=name)
 
 
@@ -66,15 +101,8 @@ def dcgan_discriminator(
 
     With ``num_classes`` the class enters by projection (see the module docstring).
     """
-    n_down = _ups(image_size)
     image = keras.Input((image_size, image_size, channels), name="image")
-    x, width = image, filters
-    for i in range(n_down):
-        x = keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}")(x)
-        layer = make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
-        x = layer(x) if layer is not None else x
-        x = keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu")(x)
-        width *= 2
+    x = down_trunk(image, filters, norm, num_doublings(image_size))
     features = keras.layers.Flatten(name="features")(x)
     logit = keras.layers.Dense(1, name="psi")(features)
     if not num_classes:

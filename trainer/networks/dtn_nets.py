@@ -9,13 +9,18 @@ from source, fake from target, real target).
 
 import keras
 
-from trainer.layers import make_norm
-from trainer.networks.dcgan import _ups
+from trainer.networks.dcgan import (
+    down_trunk,
+    image_head,
+    num_doublings,
+    projection_block,
+    up_block,
+)
 
 
 def feature_classifier(image_size, filters=64, feature_dim=128, num_classes=10, name="f"):
     """f: ``image`` -> {"features": [feature_dim], "class_logits": [num_classes]} (float32)."""
-    n_down = _ups(image_size)
+    n_down = num_doublings(image_size)
     image = keras.Input((image_size, image_size, 3), name="image")
     x, width = image, filters
     for i in range(n_down):
@@ -48,36 +53,22 @@ def feature_generator(image_size, feature_dim=128, filters=64, norm="batch", nam
     convolutions halving the width, norm and ReLU, tanh), with its own input and output names:
     in the a2b path g follows f, whose input is ``image`` and output ``features``.
     """
-    n_up = _ups(image_size)
+    n_up = num_doublings(image_size)
     z = keras.Input((feature_dim,), name="code")
     width = filters * 2 ** (n_up - 1)
-    x = keras.layers.Dense(4 * 4 * width, use_bias=norm == "none", name="project")(z)
-    x = keras.layers.Reshape((4, 4, width), name="project_reshape")(x)
-    for i in range(n_up):
-        if i:
-            width //= 2
-            x = keras.layers.Conv2DTranspose(
-                width, 4, strides=2, padding="same", use_bias=norm == "none", name=f"up{i}_deconv"
-            )(x)
-        layer = make_norm(norm, name=f"up{i}_norm")
-        x = layer(x) if layer is not None else x
-        x = keras.layers.ReLU(name=f"up{i}_relu")(x)
-    x = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", name="head_deconv")(x)
-    out = keras.layers.Activation("tanh", dtype="float32", name="generated")(x)
+    x = projection_block(z, width, norm, prefix="up0")
+    for i in range(1, n_up):
+        width //= 2
+        x = up_block(x, width, norm, i)
+    out = image_head(x, 3, name="generated")
     return keras.Model(z, out, name=name)
 
 
 def dtn_discriminator(image_size, filters=64, norm="batch", name="disc"):
     """D: ``image`` -> three logits [3] (fake from source, fake from target, real target)."""
-    n_down = _ups(image_size)
+    n_down = num_doublings(image_size)
     image = keras.Input((image_size, image_size, 3), name="image")
-    x, width = image, filters
-    for i in range(n_down):
-        x = keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}")(x)
-        layer = make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
-        x = layer(x) if layer is not None else x
-        x = keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu")(x)
-        width *= 2
+    x = down_trunk(image, filters, norm, n_down)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(3, name="dense_logits")(x)
     logits = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
