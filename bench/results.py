@@ -70,9 +70,9 @@ flags.DEFINE_multi_string(
     "variants",
     [],
     "Extra rows, each a shipped flagfile (NAME.flags) run as it is or with more flags: "
-    "'NAME' or 'NAME:key=value,key=value' (e.g. cyclegan:ablation=gan_only); the row and its "
-    "model_dir are named 'NAME' or 'NAME[key=value,...]'. Without --methods only the variants "
-    "run.",
+    "'NAME' or 'NAME:key=value,key=value' (e.g. cyclegan:ablation=gan_only); the row is named "
+    "'NAME' or 'NAME[key=value,...]', its model_dir 'NAME' or 'NAME+key=value+...'. Without "
+    "--methods only the variants run.",
 )
 
 CONFIG_DIR = os.path.join(ROOT, "trainer", "configs")
@@ -125,6 +125,12 @@ def variant_runs(specs):
         row = f"{name}[{','.join(pairs)}]" if pairs else name
         out.append((row, path, [f"--{p}" for p in pairs]))
     return out
+
+
+def run_dir_name(row):
+    """The model_dir name of a row: 'NAME[k=v,k=v]' as 'NAME+k=v+k=v' (TensorFlow reads a
+    checkpoint path as a file pattern, where brackets are a character class)."""
+    return row.replace("[", "+").replace(",", "+").replace("]", "")
 
 
 def train_args(flagfile, model_dir, train_steps, data_dir, eval_examples, extra=()):
@@ -286,7 +292,7 @@ def main(argv):
     runs = [(m, f, []) for m, f in runs] + variant_runs(FLAGS.variants)
     for method, flagfile, extra in runs:
         values = flagfile_values(flagfile)
-        model_dir = os.path.join(FLAGS.work_dir, method)
+        model_dir = os.path.join(FLAGS.work_dir, run_dir_name(method))
         os.makedirs(model_dir, exist_ok=True)
         steps = FLAGS.train_steps or int(values.get("train_steps", 0) or 0)
         metrics_path = os.path.join(model_dir, "metrics.json")

@@ -89,6 +89,16 @@ def test_a_second_shipped_flagfile_is_a_row_of_its_own_with_its_wall_time(tmp_pa
     assert "`python -m trainer.main --flagfile=latent_explore_mnist_m.flags --model_dir=" in text
 
 
+def test_a_variant_with_flags_is_named_with_them_and_runs_in_a_bracket_free_model_dir(tmp_path):
+    # TensorFlow opens checkpoints by file pattern: a model_dir named cyclegan[...] would train
+    # and then fail to restore, so the run's directory spells the flags without brackets.
+    fake_run(tmp_path / "runs", "cyclegan+ablation=gan_only+domain_b=digits", 5, 0.42)
+    text = results(tmp_path, "cyclegan:ablation=gan_only,domain_b=digits", 5, select="variants")
+    assert "| cyclegan[ablation=gan_only,domain_b=digits] | mnist → mnist_m | 5 (of 1400) |" in text
+    assert "--ablation=gan_only --domain_b=digits --model_dir=" in text
+    assert "runs/cyclegan+ablation=gan_only+domain_b=digits --train_steps=5`" in text
+
+
 def test_a_quantized_variant_below_its_bound_is_named_in_the_row_and_runs_are_strict(tmp_path):
     runs = tmp_path / "runs"
     fake_run(runs, "combogan", 3, 0.4)

@@ -68,6 +68,7 @@ def test_every_shipped_flagfile_parses(parse):
         (["--export_formats=tflite,zip"], "Unknown --export_formats zip"),
         (["--export_formats=none,onnx"], "cannot be combined"),
         (["--checkpoint_every=0"], "--checkpoint_every must be >= 1"),
+        (["--model_dir=runs/unit[lr=1e-4]"], "contains a square bracket"),
         (["--lambda_cycle=-1"], "--lambda_cycle must be >= 0"),
         (["--lr=0"], "--lr must be > 0"),
         (["--method=unit", "--lambda_gan=-0.5"], "--lambda_gan must be >= 0"),
