@@ -134,6 +134,11 @@ def find_readable(model_dir, step=None, announce=True):
             return prefix
         skipped.append((prefix, reason))
     if skipped:
+        problem = io_utils.pattern_path_problem(ckpt_dir)
+        if problem:  # a directory from before training refused such names, or renamed since
+            raise NoReadableCheckpointError(
+                f"No checkpoint in {ckpt_dir} can be opened: {problem} (rename the model dir)."
+            )
         raise NoReadableCheckpointError(
             f"No readable checkpoint in {ckpt_dir}: "
             + "; ".join(f"{os.path.basename(p)} {r}" for p, r in skipped)

@@ -156,14 +156,11 @@ def validate(config):
         )
     if t.train_steps < 0:
         raise ValueError(f"--train_steps must be >= 0, got {t.train_steps}.")
-    if "[" in t.model_dir or "]" in t.model_dir:
-        # TensorFlow opens a checkpoint by file pattern, where [...] is a character class:
-        # a run there would train, then fail to restore any of its checkpoints.
-        raise ValueError(
-            f"--model_dir={t.model_dir!r} contains a square bracket, which TensorFlow reads as "
-            "a file-pattern character class when it opens checkpoints, so the run could not "
-            "restore them: choose a directory name without [ or ]."
-        )
+    from trainer import io_utils
+
+    problem = io_utils.pattern_path_problem(t.model_dir)
+    if problem:  # refused before a run trains for nothing
+        raise ValueError(f"--model_dir={problem}.")
     for name in (
         "checkpoint_every",
         "keep_checkpoints",

@@ -13,6 +13,19 @@ import os
 import tempfile
 
 
+def pattern_path_problem(path):
+    """Why TensorFlow cannot restore checkpoints under ``path``, or None: it opens a checkpoint
+    by file pattern, where ``[...]`` is a character class, so a bracketed path never matches
+    its own files (``*`` and ``?`` match themselves and do no harm)."""
+    if "[" in path or "]" in path:
+        return (
+            f"{path!r} contains a square bracket, which TensorFlow reads as a file-pattern "
+            "character class when it opens checkpoints, so checkpoints there cannot be "
+            "restored: choose a directory name without [ or ]"
+        )
+    return None
+
+
 def is_remote(path):
     """True for a path on a file system TensorFlow provides (``gs://``, ``ram://`` ...)."""
     return "://" in os.fspath(path)

@@ -179,6 +179,16 @@ def test_no_readable_checkpoint_is_a_clear_error_and_deletes_nothing(digits_data
     assert sorted(os.listdir(ckpt_dir)) == before
 
 
+def test_a_run_moved_into_a_bracketed_directory_is_refused_naming_the_bracket(run_copy):
+    # Training refuses such a --model_dir; a run renamed into one afterwards cannot have its
+    # checkpoints opened (TensorFlow reads [...] as a pattern), and the error says why.
+    moved = run_copy.parent / "run[1]"
+    os.rename(run_copy, moved)
+    with pytest.raises(checkpoints.NoReadableCheckpointError, match="contains a square bracket"):
+        checkpoints.load_trained(str(moved))
+    assert os.path.exists(moved / "checkpoints" / "checkpoint")
+
+
 def test_resume_with_another_batch_size_restarts_the_data_with_a_warning(
     digits_data_dir, run_copy, caplog
 ):
