@@ -12,9 +12,10 @@ The paper's choices, kept as defaults:
             + lambda_rec * |x - G(G(x, c), c')|_1
   with c' the source domain and c a target drawn at random per example.
 - Not in the paper, off by default: ``--residual_output`` (G predicts a change to its input,
-  see ``networks.stargan_nets.ResidualOutput``) and ``--lambda_identity`` (an L1 term
+  see ``networks.stargan_nets.ResidualOutput``), ``--lambda_identity`` (an L1 term
   |G(x, c') - x|, weighted relative to lambda_rec, asking G to leave an image alone when
-  the target is its own domain), ``--disc_noise`` (instance noise on D's inputs).
+  the target is its own domain), ``--disc_noise`` (instance noise on D's inputs) and
+  ``--cycle_noise`` (noise on G(x, c) before the reconstruction pass, against steganography).
 - ``--n_critic=5``: one training step is five critic updates, each on its own batch, and one
   generator update on the last of them (the data pipeline hands over the five batches
   concatenated). Adam 1e-4, (0.5, 0.999); both learning rates decay linearly to 0 over the
@@ -78,6 +79,13 @@ class StarGAN(TranslationModel):
             "image tanh(h): the identity at initialisation, so the digit is kept unless a "
             "loss asks to change it (off in the paper).",
         ),
+        "gen_skips": HParam(
+            False,
+            "U-Net skip connections in G: each upsampling stage is concatenated with the "
+            "encoder's map of its resolution, so the digit's strokes need not pass the "
+            "bottleneck (off in the paper).",
+            shape=True,
+        ),
         "lambda_identity": HParam(
             0.0,
             "Weight of the identity loss |G(x, c_x) - x|_1 (target = the source domain), "
@@ -89,6 +97,15 @@ class StarGAN(TranslationModel):
             "and G's updates (instance noise; 0 = off, as in the paper). D_cls learns the "
             "domains only from real images: without noise G can reach its target class "
             "with a faint pattern the other domains' images never show.",
+        ),
+        "cycle_noise": HParam(
+            0.0,
+            "Std of Gaussian noise added to G(x, c) before it is translated back for the "
+            "reconstruction loss (0 = off, as in the paper). Without it G can pass the source "
+            "digit back through a low-amplitude pattern and redraw the visible one freely "
+            "(steganography, arXiv 1712.02950); noise the size of that pattern erases it, so "
+            "the digit must be carried by the visible strokes (the defense of Bashkirova et "
+            "al., NeurIPS 2019).",
         ),
         "n_critic": HParam(5, "Critic updates per generator update (one training step)."),
         "gen_blocks": HParam(6, "Residual blocks of the generator.", shape=True),
@@ -137,6 +154,7 @@ class StarGAN(TranslationModel):
             n_down=hp.n_down,
             n_blocks=hp.gen_blocks,
             residual_output=hp.residual_output,
+            skips=hp.gen_skips,
             name="gen",
         )
         self.disc = stargan_discriminator(
@@ -165,6 +183,13 @@ class StarGAN(TranslationModel):
             return images
         return images + self.hp.disc_noise * tf.random.normal(tf.shape(images))
 
+    def cycle_input(self, fake):
+        """What G translates back for the reconstruction: with --cycle_noise, G(x, c) plus a
+        fresh Gaussian noise (gradients still reach the forward pass)."""
+        if self.hp.cycle_noise <= 0:
+            return fake
+        return fake + self.hp.cycle_noise * tf.random.normal(tf.shape(fake))
+
     def critic_terms(self, x, source, fake):
         """D_src's GAN loss (and gradient penalty) on (x, fake), D_cls's loss on x's domain."""
         hp = self.hp
@@ -186,7 +211,7 @@ class StarGAN(TranslationModel):
         hp = self.hp
         fake = self.gen([x, self.one_hot(target)], training=True)
         fake_src, fake_cls = self.disc(self.disc_input(fake), training=True)
-        back = self.gen([fake, self.one_hot(source)], training=True)
+        back = self.gen([self.cycle_input(fake), self.one_hot(source)], training=True)
         terms = {
             "g_adv": (1.0, self.gan.generator(fake_src)),
             "g_cls": (

@@ -103,6 +103,7 @@ def stargan_generator(
     n_down=2,
     n_blocks=6,
     residual_output=False,
+    skips=False,
     name="gen",
 ):
     """G: (image [S,S,C] named ``image``, one-hot [D] named ``target_domain``) -> ``translated``.
@@ -111,7 +112,9 @@ def stargan_generator(
     residual blocks, two 4x4 stride-2 transposed convolutions, c7s1-C and tanh; instance norm
     with affine parameters and ReLU. ``residual_output``: the last convolution predicts a change
     to the input image instead of the image (``ResidualOutput``; off in the paper).
-    ``group_sizes``: labels per group (one group: D domains,
+    ``skips``: U-Net skip connections, each decoder stage concatenated with the encoder's map
+    of its resolution (off in the paper), so the strokes' geometry need not pass the
+    bottleneck. ``group_sizes``: labels per group (one group: D domains,
     no mask vector; several: the mask vector is appended, see GroupMask).
     """
     check_image_size(image_size, n_down, f"StarGAN generator {name}")
@@ -123,7 +126,9 @@ def stargan_generator(
     x = keras.layers.Conv2D(filters, 7, padding="same", use_bias=False, name="stem_conv")(x)
     x = _in_relu(x, "stem")
     width = filters
+    encoder = []
     for i in range(n_down):
+        encoder.append(x)
         width *= 2
         x = keras.layers.Conv2D(
             width, 4, strides=2, padding="same", use_bias=False, name=f"down{i}_conv"
@@ -137,6 +142,8 @@ def stargan_generator(
             width, 4, strides=2, padding="same", use_bias=False, name=f"up{i}_deconv"
         )(x)
         x = _in_relu(x, f"up{i}")
+        if skips:
+            x = keras.layers.Concatenate(name=f"up{i}_skip")([x, encoder[-1 - i]])
     # A residual generator starts as the identity: its change h starts near 0 (not exactly,
     # so that gradients reach the layers below from the first step).
     init = keras.initializers.RandomNormal(stddev=1e-3) if residual_output else "glorot_uniform"

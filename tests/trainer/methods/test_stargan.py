@@ -142,6 +142,44 @@ def test_disc_noise_reaches_what_d_sees_and_nothing_else():
     assert_every_player_moves(model, batch(model))
 
 
+def test_cycle_noise_reaches_the_reconstruction_pass_and_nothing_else():
+    tf.random.set_seed(0)
+    model = StarGAN(config(cycle_noise=0.3))
+    fake = tf.zeros((4, 16, 16, 3))
+    carried = np.asarray(model.cycle_input(fake))
+    assert abs(carried.std() - 0.3) < 0.03
+    assert StarGAN(config()).cycle_input(fake) is fake
+    # The second pass sees G(x, c) + noise; the first pass (what D and the path see) does not.
+    seen = []
+    gen = model.gen
+
+    def recording(inputs, training=False):
+        seen.append(np.asarray(inputs[0]))
+        return gen(inputs, training=training)
+
+    model.gen = recording
+    x = batch(model)["x"][:2]
+    model.generator_terms(x, tf.constant([0, 1]), tf.constant([1, 2]))
+    model.gen = gen
+    np.testing.assert_array_equal(seen[0], np.asarray(x))
+    first = np.asarray(gen([x, model.one_hot(tf.constant([1, 2]))], training=True))
+    assert 0.2 < np.abs(seen[1] - first).mean() < 0.3  # E|N(0, 0.3)| = 0.24
+    model.make_optimizers(total_steps=10)
+    assert_every_player_moves(model, batch(model))
+
+
+def test_skips_join_each_decoder_stage_to_the_encoder_map_of_its_resolution():
+    plain, skips = StarGAN(config()), StarGAN(config(gen_skips=True))
+    joins = [layer for layer in skips.gen.layers if layer.name.endswith("_skip")]
+    assert [j.name for j in joins] == ["up0_skip", "up1_skip"]
+    assert not [layer for layer in plain.gen.layers if layer.name.endswith("_skip")]
+    # 16 px, 4 filters: up0 (8 px, 8 + down0's 8 channels), up1 (16 px, 4 + the stem's 4).
+    assert [tuple(j.output.shape[1:]) for j in joins] == [(8, 8, 16), (16, 16, 8)]
+    assert skips.gen.count_params() > plain.gen.count_params()
+    # A resume across --gen_skips is refused (it changes the variables' shapes).
+    assert StarGAN.HPARAMS["gen_skips"].shape
+
+
 def test_discriminator_layers_are_capped_by_the_image_size():
     assert disc_layers_for(128, 6) == 6 and disc_layers_for(32, 6) == 4
     assert disc_layers_for(16, 6) == 3
@@ -223,9 +261,11 @@ def test_wgan_without_a_penalty_and_bad_groups_are_refused():
     StarGAN.validate_config(config(gan_loss="lsgan", gradient_penalty=0.0))
 
 
-@pytest.mark.parametrize("residual_output", [False, True])
-def test_translate_path_exports_with_its_two_named_inputs(tmp_path, residual_output):
-    model = StarGAN(config(domains=(), domain_groups=GROUPS, residual_output=residual_output))
+@pytest.mark.parametrize(
+    "options", [{}, {"residual_output": True}, {"gen_skips": True}], ids=["plain", "res", "skips"]
+)
+def test_translate_path_exports_with_its_two_named_inputs(tmp_path, options):
+    model = StarGAN(config(domains=(), domain_groups=GROUPS, **options))
     paths = model.translation_paths()
     assert list(paths) == ["translate"]
     path = paths["translate"]
