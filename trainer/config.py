@@ -5,6 +5,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from trainer import io_utils
+
 # Every export format --export_formats takes (export.metadata reads this list);
 # onnx_int8 (static int8 ONNX for services) is written on request only.
 EXPORT_FORMATS = ("tflite", "onnx", "keras", "savedmodel", "onnx_int8")
@@ -156,8 +158,6 @@ def validate(config):
         )
     if t.train_steps < 0:
         raise ValueError(f"--train_steps must be >= 0, got {t.train_steps}.")
-    from trainer import io_utils
-
     problem = io_utils.pattern_path_problem(t.model_dir)
     if problem:  # refused before a run trains for nothing
         raise ValueError(f"--model_dir={problem}.")

@@ -56,6 +56,13 @@ def random_targets(labels, group_of_label, group_offsets, group_sizes, seed=None
     return offset + pick
 
 
+def with_noise(images, stddev):
+    """``images`` plus fresh Gaussian noise of ``stddev``; ``images`` itself when it is 0."""
+    if stddev <= 0:
+        return images
+    return images + stddev * tf.random.normal(tf.shape(images))
+
+
 class StarGAN(TranslationModel):
     DATA = "multi_domain"
     CAPABILITIES = frozenset({"conditional"})
@@ -179,16 +186,12 @@ class StarGAN(TranslationModel):
 
     def disc_input(self, images):
         """What D sees of ``images``: with --disc_noise, a fresh Gaussian noise added."""
-        if self.hp.disc_noise <= 0:
-            return images
-        return images + self.hp.disc_noise * tf.random.normal(tf.shape(images))
+        return with_noise(images, self.hp.disc_noise)
 
     def cycle_input(self, fake):
         """What G translates back for the reconstruction: with --cycle_noise, G(x, c) plus a
         fresh Gaussian noise (gradients still reach the forward pass)."""
-        if self.hp.cycle_noise <= 0:
-            return fake
-        return fake + self.hp.cycle_noise * tf.random.normal(tf.shape(fake))
+        return with_noise(fake, self.hp.cycle_noise)
 
     def critic_terms(self, x, source, fake):
         """D_src's GAN loss (and gradient penalty) on (x, fake), D_cls's loss on x's domain."""
