@@ -14,8 +14,9 @@ def pytest_args(argv, environ):
     """The pytest command line for `argv` (test file first) under Bazel's `environ`."""
     if not argv:
         raise SystemExit("usage: bazel_pytest_main.py <test file> [pytest args]")
-    # No cache directory: runfiles are a symlink tree that is rebuilt for every run.
-    args = [argv[0], "-p", "no:cacheprovider", *argv[1:]]
+    # No cache directory: runfiles are a symlink tree that is rebuilt for every run. One
+    # process: Bazel runs the files side by side already (setup.cfg's -n is for the suite).
+    args = [argv[0], "-p", "no:cacheprovider", "-n", "0", *argv[1:]]
     if environ.get("TESTBRIDGE_TEST_ONLY"):
         args += ["-k", environ["TESTBRIDGE_TEST_ONLY"]]
     if environ.get("XML_OUTPUT_FILE"):

@@ -40,6 +40,7 @@ def test_runner_maps_bazel_test_protocol_to_pytest():
     assert "-x" in args
     assert args[args.index("-k") + 1] == "round_trip"
     assert "--junitxml=/out/test.xml" in args
+    assert args[args.index("-n") + 1] == "0"  # one process per file: Bazel runs files in parallel
     assert "-k" not in runner.pytest_args(["tests/a/test_x.py"], {})
     with pytest.raises(SystemExit):
         runner.pytest_args([], {})
