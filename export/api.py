@@ -224,9 +224,11 @@ def prepare(name, path, export_dir, run, test_images=None, calibration_images=No
     # Without test images the random set is what quantized variants are judged on.
     n_random = RANDOM_EXAMPLES if test is not None else verify.QUANTIZED_EXAMPLES
     feed_sets[verify.RANDOM_SET] = verify.make_feeds(inputs, n=n_random, seed=seed + 1)
-    reference = {
-        s: graph.keras_outputs(path.model, f, path.output_names()) for s, f in feed_sets.items()
-    }
+
+    def keras_run(feeds):
+        return graph.keras_outputs(path.model, feeds, path.output_names())
+
+    reference = {s: verify.in_chunks(keras_run, f) for s, f in feed_sets.items()}
     calibration_fit = _fit_images(calibration_images, image_spec)
     return PathExport(
         name=name,
@@ -320,6 +322,7 @@ def export_tflite(job):
         source = tflite.write_savedmodel(
             job.model, os.path.join(scratch, "model"), job.in_names, job.out_names
         )
+        float_model = None  # the fp32 bytes, which full int8 reads its normalizations from
         for _, precision in metadata_lib.TFLITE_VARIANTS:
             artifact = new_artifact(job, "tflite", precision)
             artifact["inputs"] = tflite.artifact_specs(job.inputs)
@@ -328,11 +331,16 @@ def export_tflite(job):
             if precision == "int8_full":
                 representative = tflite.representative_dataset(job.calibration)
                 artifact["calibration"] = calibration_record(job)
-            write_and_check(
+            written = write_and_check(
                 job,
                 artifact,
-                lambda f, p=precision, r=representative: tflite.write(source, f, p, r),
+                lambda f, p=precision, r=representative, m=float_model: tflite.write(
+                    source, f, p, r, m
+                ),
             )
+            if precision == "fp32" and written:
+                with open(job.file(artifact), "rb") as f:
+                    float_model = f.read()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -87,11 +87,13 @@ def delegate_partitions(model, threads=1):
     return len(delegates), builtin
 
 
-def convert(savedmodel_dir, precision="fp32", representative=None):
+def convert(savedmodel_dir, precision="fp32", representative=None, float_model=None):
     """Returns the .tflite bytes of ``savedmodel_dir``'s serving signature in ``precision``.
 
     ``representative``: for "int8_full", a callable returning an iterable of
-    ``{input name: float32 array [1, ...]}`` calibration samples.
+    ``{input name: float32 array [1, ...]}`` calibration samples. ``float_model``: for
+    "int8_full", the fp32 .tflite bytes of the same SavedModel when already converted (its
+    normalizations are read from them; converted here otherwise).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown TFLite precision {precision!r}: one of {PRECISIONS}.")
@@ -116,7 +118,7 @@ def convert(savedmodel_dir, precision="fp32", representative=None):
             # Calibration runs TF's own deprecated interpreter; that is the converter's business.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             if precision == "int8_full":
-                return _full_integer(converter, savedmodel_dir, representative)
+                return _full_integer(converter, savedmodel_dir, representative, float_model)
             return converter.convert()
     except Exception as e:  # the converter raises ConverterError, RuntimeError, ValueError ...
         if precision == "fp32":
@@ -158,13 +160,14 @@ def float_nodes(content):
     return found
 
 
-def _full_integer(converter, savedmodel_dir, representative):
+def _full_integer(converter, savedmodel_dir, representative, float_model=None):
     """Full-integer conversion with the normalizations' variance branches in float (see
     ``float_nodes``); every other op in int8 with per-channel weights."""
-    reference = tf.lite.TFLiteConverter.from_saved_model(
-        savedmodel_dir, signature_keys=[SERVING_KEY]
-    ).convert()
-    nodes = float_nodes(reference)
+    if float_model is None:
+        float_model = tf.lite.TFLiteConverter.from_saved_model(
+            savedmodel_dir, signature_keys=[SERVING_KEY]
+        ).convert()
+    nodes = float_nodes(float_model)
     if not nodes:
         # Every op in int8 (fails rather than falling back to float).
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -177,9 +180,9 @@ def _full_integer(converter, savedmodel_dir, representative):
     return debugger.get_nondebug_quantized_model()
 
 
-def write(savedmodel_dir, path, precision="fp32", representative=None):
+def write(savedmodel_dir, path, precision="fp32", representative=None, float_model=None):
     """Converts and writes ``path`` (via a temporary name); returns the path."""
-    content = convert(savedmodel_dir, precision, representative)
+    content = convert(savedmodel_dir, precision, representative, float_model)
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".tmp-{os.path.basename(path)}")
     with open(tmp, "wb") as f:
         f.write(content)

@@ -161,10 +161,10 @@ def test_unsupported_int8_full_is_recorded_not_raised(tmp_path, monkeypatch):
 
     real = tflite.convert
 
-    def convert(savedmodel_dir, precision="fp32", representative=None):
+    def convert(savedmodel_dir, precision="fp32", representative=None, float_model=None):
         if precision == "int8_full":
             raise tflite.ConversionNotSupported("op FOO has no int8 kernel")
-        return real(savedmodel_dir, precision, representative)
+        return real(savedmodel_dir, precision, representative, float_model)
 
     monkeypatch.setattr(tflite, "convert", convert)
     result = api.export_paths({"a2b": tiny_generator()}, str(tmp_path), formats="tflite")
@@ -226,3 +226,24 @@ def test_psnr_and_compare():
     assert figures["max_abs"] == pytest.approx(0.5) and figures["mean_abs"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="shape"):
         verify.compare({"y": ref}, {"y": ref[:, :2]}, specs)
+
+
+def test_feed_sets_run_in_chunks_of_bounded_size():
+    # A set of large images runs in slices (the whole batch at 256 px held gigabytes of
+    # activations); outputs come back whole and in order, and a small set runs in one call.
+    images = np.arange(10 * 4 * 4 * 3, dtype=np.float32).reshape(10, 4, 4, 3)
+    feeds = {"image": images, "target_domain": np.eye(10, dtype=np.float32)}
+    calls = []
+
+    def run(f):
+        calls.append(len(f["image"]))
+        assert len(f["target_domain"]) == len(f["image"])
+        return {"y": f["image"] * 2, "c": f["target_domain"]}
+
+    out = verify.in_chunks(run, feeds, chunk_values=3 * 4 * 4 * 3)
+    assert calls == [3, 3, 3, 1]
+    np.testing.assert_array_equal(out["y"], images * 2)
+    np.testing.assert_array_equal(out["c"], feeds["target_domain"])
+    calls.clear()
+    verify.in_chunks(run, feeds)
+    assert calls == [10]
