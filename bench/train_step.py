@@ -6,6 +6,14 @@
 Times the compiled step on random images already on the device, so the figure is the
 model's cost, not the input pipeline's. The first (tracing / compiling) calls are excluded.
 
+With ``--trainer`` (the default) the whole trainer is timed too: ``trainer.train_lib.run`` on
+the embedded digit domains (mnist -> mnist_m) resized to the same size, batch and settings,
+at the trainer's own defaults for everything else (``--steps_per_loop=10``, scalars every
+loop, checkpoints and sample grids every 500 steps). Its figure is the wall time between its
+first and last TensorBoard scalar write divided by the steps between them: the input
+pipeline, the distribution strategy's step, the loop and the summaries are all in it, the
+first (tracing) call is not. The ratio trainer / bare step is printed (target: <= 1.05).
+
 When PyTorch is importable (an optional benchmark dependency: ``pip install torch``; never a
 runtime one), the same iteration of the PyTorch reference (pytorch-CycleGAN-and-pix2pix's
 ResnetGenerator / NLayerDiscriminator / LSGAN + cycle + identity losses, Adam, batch 1, same
@@ -13,10 +21,12 @@ widths and depths) is timed beside it, interleaved with the project's rounds (``
 and the ratio project / PyTorch printed (<= 1.00 = at least level).
 """
 
+import glob
 import importlib.util
 import os
 import statistics
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -36,6 +46,9 @@ flags.DEFINE_integer("batch_size", 1, "Batch size.")
 flags.DEFINE_list("jit", ["false", "true"], "XLA settings to time.")
 flags.DEFINE_integer("rounds", 3, "Interleaved rounds of project vs PyTorch (median taken).")
 flags.DEFINE_bool("torch", True, "Time the PyTorch reference too when torch is importable.")
+flags.DEFINE_bool("trainer", True, "Time the whole trainer (train_lib.run) beside the step.")
+flags.DEFINE_integer("steps_per_loop", 10, "The trainer's --steps_per_loop (its default: 10).")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir of the embedded digits (default: TFDS').")
 FLAGS = flags.FLAGS
 
 
@@ -43,18 +56,21 @@ def _blocks(size):
     return 9 if size >= 256 else 6
 
 
-def time_step(size, jit):
+def make_config(size, jit, **train):
     specs = get("cyclegan").hparam_specs()
     hparams = {k: s.default for k, s in specs.items()}
     hparams["filters"] = FLAGS.filters
-    config = Config(
+    return Config(
         method="cyclegan",
-        data=DataConfig(image_size=size, batch_size=FLAGS.batch_size),
-        train=TrainConfig(train_steps=1000, jit_compile=jit),
+        data=DataConfig(image_size=size, batch_size=FLAGS.batch_size, data_dir=FLAGS.data_dir),
+        train=TrainConfig(**{"train_steps": 1000, "jit_compile": jit, **train}),
         eval=EvalConfig(),
         hparams=HParams(hparams),
     )
-    model = build(config)
+
+
+def time_step(size, jit):
+    model = build(make_config(size, jit))
     model.make_optimizers(1000)
     shape = (FLAGS.batch_size, size, size, 3)
     batch = {"x_a": tf.random.uniform(shape, -1, 1), "x_b": tf.random.uniform(shape, -1, 1)}
@@ -67,6 +83,35 @@ def time_step(size, jit):
         float(step(batch)["gen_loss"])  # float() waits for the step to finish
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times), model.gen_ab.count_params()
+
+
+def time_trainer(size, jit):
+    """Milliseconds per step of the whole trainer (see the module docstring)."""
+    from trainer import train_lib
+
+    loop = FLAGS.steps_per_loop
+    # The first call traces (not timed); then the warm-up loops, then the timed ones.
+    warm = max(1, -(-FLAGS.warmup // loop))
+    loops = 1 + warm + max(2, -(-FLAGS.steps // loop))
+    with tempfile.TemporaryDirectory(prefix="train_step_bench_") as model_dir:
+        config = make_config(
+            size,
+            jit,
+            train_steps=loops * loop,
+            model_dir=model_dir,
+            steps_per_loop=loop,
+            log_every=loop,
+            export_formats=(),
+        )
+        train_lib.run(config)
+        times = {}  # step -> wall time of its steps_per_sec scalar
+        for name in glob.glob(os.path.join(model_dir, "logs", "train", "events.*")):
+            for record in tf.data.TFRecordDataset(name):
+                event = tf.compat.v1.Event.FromString(record.numpy())
+                if any(v.tag == "steps_per_sec" for v in event.summary.value):
+                    times[event.step] = event.wall_time
+    steps = sorted(times)[warm:]  # times[loop] is the end of the traced call
+    return (times[steps[-1]] - times[steps[0]]) * 1000 / (steps[-1] - steps[0])
 
 
 def torch_step(size):
@@ -168,33 +213,50 @@ def main(_):
     with_torch = FLAGS.torch and importlib.util.find_spec("torch") is not None
     if FLAGS.torch and not with_torch:
         print("(PyTorch not importable: `pip install torch` to time the reference beside it)")
-    columns = [f"{'xla=' + j:>12}" for j in FLAGS.jit]
+    columns = [f"{'step xla=' + j:>15}" for j in FLAGS.jit]
+    if FLAGS.trainer:
+        columns += [f"{'trainer xla=' + j:>15}" for j in FLAGS.jit]
     if with_torch:
         columns.append(f"{'pytorch':>12}")
-    print(f"{'size':>6} {'G params':>10} " + " ".join(columns) + "  speed-up  vs pytorch")
+    print(
+        f"{'size':>6} {'G params':>10} "
+        + " ".join(columns)
+        + "  step speed-up"
+        + ("  trainer / step" if FLAGS.trainer else "")
+        + ("  vs pytorch" if with_torch else "")
+    )
+    rounds = FLAGS.rounds if (with_torch or FLAGS.trainer) else 1
     for size in (int(s) for s in FLAGS.sizes):
         results = {j: [] for j in FLAGS.jit}
+        whole = {j: [] for j in FLAGS.jit}
         reference = []
         step = torch_step(size) if with_torch else None
-        # Interleaved rounds, so a change in the machine's load hits both sides alike.
-        for _ in range(FLAGS.rounds if with_torch else 1):
+        # Interleaved rounds, so a change in the machine's load hits every side alike.
+        for _ in range(rounds):
             for j in FLAGS.jit:
                 ms, params = time_step(size, j == "true")
                 results[j].append(ms)
+                if FLAGS.trainer:
+                    whole[j].append(time_trainer(size, j == "true"))
             if step is not None:
                 reference.append(time_torch(step))
         medians = {j: statistics.median(v) for j, v in results.items()}
-        cells = [f"{medians[j]:>9.1f} ms" for j in FLAGS.jit]
+        cells = [f"{medians[j]:>12.1f} ms" for j in FLAGS.jit]
         ratio = ""
         if "false" in medians and "true" in medians:
             ratio = f"  x{medians['false'] / medians['true']:.2f}"
-        versus = ""
+        if FLAGS.trainer:
+            trainer_medians = {j: statistics.median(v) for j, v in whole.items()}
+            cells += [f"{trainer_medians[j]:>12.1f} ms" for j in FLAGS.jit]
+            ratio += "  " + " ".join(
+                f"{trainer_medians[j] / medians[j]:.3f}x (xla={j})" for j in FLAGS.jit
+            )
         if reference:
             torch_ms = statistics.median(reference)
             cells.append(f"{torch_ms:>9.1f} ms")
             best = min(medians.values())
-            versus = f"  {best / torch_ms:.2f}x (best project / pytorch)"
-        print(f"{size:>6} {params:>10,} {' '.join(cells)}{ratio}{versus}", flush=True)
+            ratio += f"  {best / torch_ms:.2f}x (best step / pytorch)"
+        print(f"{size:>6} {params:>10,} {' '.join(cells)}{ratio}", flush=True)
 
 
 if __name__ == "__main__":
