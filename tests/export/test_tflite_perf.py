@@ -144,18 +144,28 @@ def test_reflection_pad_exports_without_mirror_pad_and_matches_in_onnx(tmp_path)
     assert np.abs(got - want).max() <= 1e-4
 
 
-def test_full_int8_keeps_norm_variance_in_float_and_stays_one_partition(tmp_path):
+def test_full_int8_keeps_norm_statistics_and_scaling_in_float_and_stays_one_partition(tmp_path):
     keras.utils.set_random_seed(0)
     model = tiny_generator()
     source = tflite.write_savedmodel(model, str(tmp_path / "sm"), *_names(model))
     norms = sum(isinstance(layer, InstanceNormalization) for layer in _layers(model))
-    assert len(tflite.float_nodes(tflite.convert(source, "fp32"))) == 4 * norms
+    # Per norm: the four ops of the variance branch, the centring SUB and the scaling MUL.
+    float_model = tflite.convert(source, "fp32")
+    kept = tflite.float_nodes(float_model)
+    assert len(kept) == len(set(kept)) == 6 * norms
+    assert sorted(_op_of(float_model, kept)) == sorted(
+        ["RSQRT", "ADD", "MEAN", "SQUARED_DIFFERENCE", "SUB", "MUL"] * norms
+    )
     rng = np.random.default_rng(0)
     samples = [{"image": rng.uniform(-1, 1, (1, SIZE, SIZE, 3)).astype(np.float32)}]
     content = tflite.convert(source, "int8_full", tflite.representative_dataset(samples * 4))
     assert tflite.delegate_partitions(content) == (1, {})
     ops = _op_types(content)
     assert {"RSQRT", "CONV_2D", "QUANTIZE", "DEQUANTIZE"} <= ops
+    # The centred tensor and its scaling are float tensors in the int8 model.
+    dtypes = _tensor_dtypes(content)
+    assert all(dtypes[name] == np.float32 for name in kept if name in dtypes)
+    assert sum(dtypes.get(name) == np.float32 for name in kept) == 6 * norms
 
 
 def _layers(model):
@@ -164,6 +174,24 @@ def _layers(model):
         if isinstance(layer, keras.Model):
             yield from _layers(layer)
         yield from getattr(layer, "_layers", [])
+
+
+def _op_of(content, tensor_names):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    by_output = {
+        names[int(op["outputs"][0])]: op["op_name"] for op in interpreter._get_ops_details()
+    }
+    return [by_output[name] for name in tensor_names]
+
+
+def _tensor_dtypes(content):
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=content).get_tensor_details()
+    return {t["name"]: t["dtype"] for t in details}
 
 
 def _op_types(content):
