@@ -289,6 +289,8 @@ def write_and_check(job, artifact, writer):
         runner = verify.runner(file, artifact)
         artifact["parity"] = verify.check(runner, job.reference, job.feed_sets, artifact)
         artifact["status"] = verify.verdict(artifact)
+        if artifact["format"] in verify.TIMED_FORMATS:
+            artifact["latency"] = verify.latency(runner, next(iter(job.feed_sets.values())))
     except Exception as e:
         mark_failed(artifact, "parity check", e)
     return True

@@ -132,9 +132,11 @@ class _LiteRTBackend:
 
 
 _PRIOR_TEXT = re.compile(r"^\s*(uniform|normal)\s*\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\)\s*$")
-# Which variant of a path runs by default where several are within their parity bounds, per
-# runtime, fastest first as measured by bench/export_latency.py on CPUs (XNNPACK for LiteRT,
-# the MLAS kernels for ONNX Runtime). Only variants within their bound are candidates.
+# Which variant of a path runs by default where several are within their parity bounds and
+# the export did not time them (metadata written before ``latency`` was recorded), per runtime,
+# in the order bench/export_latency.py measured at 128 px on CPUs (XNNPACK for LiteRT, the MLAS
+# kernels for ONNX Runtime). Timed variants rank by their measured latency instead: the order
+# changes with the model and its size (at 256 px both TFLite int8 variants are slower than fp32).
 VARIANT_PREFERENCE = {
     "tflite": ("int8_full", "int8", "fp32", "fp16"),
     "onnx": ("int8", "fp32"),
@@ -212,10 +214,17 @@ def check_status(
     )
 
 
+def latency_ms(artifact):
+    """The single-example median latency the export measured for ``artifact``, or None."""
+    value = (artifact.get("latency") or {}).get("median_ms")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
     """The artifact of ``path`` (or of the first path) among ``formats`` that a runtime loads by
-    default: the first of ``VARIANT_PREFERENCE[format]`` whose status is within its bound (formats
-    in the order given). With ``precision`` ("fp32", "int8" ...), that variant whatever its
+    default: of the variants within their bound, the fastest the export measured (its
+    ``latency``), or the first in ``VARIANT_PREFERENCE[format]`` when they were not timed
+    (formats in the order given). With ``precision`` ("fp32", "int8" ...), that variant whatever its
     status (loading it still refuses a below-bound one). Raises ValueError naming what exists
     when none qualifies."""
     artifacts = [a for a in metadata.get("artifacts", []) if a.get("format") in formats]
@@ -239,12 +248,22 @@ def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
             "--model_dir=DIR --formats=...)."
         )
 
+    usable_ones = [a for a in of_path if usable(a)]
+    # A format's variants rank by measured latency only when every one of them was timed.
+    timed = {
+        f
+        for f in formats
+        if all(latency_ms(a) is not None for a in usable_ones if a.get("format") == f)
+    }
+
     def rank(a):
         order = VARIANT_PREFERENCE.get(a.get("format"), ())
         p = a.get("precision", "fp32")
-        return (formats.index(a.get("format")), order.index(p) if p in order else len(order))
+        static = order.index(p) if p in order else len(order)
+        measured = latency_ms(a) if a.get("format") in timed else None
+        return (formats.index(a.get("format")), static if measured is None else measured, static)
 
-    candidates = sorted((a for a in of_path if usable(a)), key=rank)
+    candidates = sorted(usable_ones, key=rank)
     if not candidates:
         listed = ", ".join(f"{a['file']} ({a.get('status')})" for a in of_path)
         raise ValueError(
@@ -254,9 +273,50 @@ def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
     return candidates[0]
 
 
-def resolve_model(model_path, path=None, formats=("tflite", "onnx"), precision=None):
+def fastest_here(export_dir, path=None, formats=("tflite",), threads=None, metadata=None):
+    """``(artifact, {file: median ms})``: of ``path``'s variants within their bound, the one
+    fastest on this machine, each timed on one input after a warm-up (``export.verify.latency``).
+
+    Which variant is fastest depends on the CPU more than on the model: on x86 without
+    AVX512-VNNI (and on ARM without the dot-product instructions) int8 convolutions run no
+    faster than float, with them several times faster. So the runtime that serves the model
+    measures where it runs, as the browser page does; the export's own figures (``latency``)
+    describe the machine that exported it. One candidate: no timing, an empty dict.
+    """
+    from export import verify  # numpy only; no TensorFlow
+
+    meta = metadata if metadata is not None else metadata_lib.read_metadata(export_dir)
+    default = choose_artifact(meta, path, formats)
+    candidates = [
+        a
+        for a in meta.get("artifacts", [])
+        if a.get("path") == default["path"] and a.get("format") in formats and usable(a)
+    ]
+    if len(candidates) < 2:
+        return default, {}
+    times = {}
+    for a in candidates:
+        translator = Translator(os.path.join(export_dir, a["file"]), metadata=a, threads=threads)
+        feeds = verify.make_feeds(a["inputs"], n=1, seed=0)
+        times[a["file"]] = verify.latency(translator.run, feeds, threads)["median_ms"]
+    order = [a["file"] for a in sorted(candidates, key=lambda a: a is not default)]
+    best = min(candidates, key=lambda a: (times[a["file"]], order.index(a["file"])))
+    return best, times
+
+
+def resolve_model(
+    model_path,
+    path=None,
+    formats=("tflite", "onnx"),
+    precision=None,
+    measure=False,
+    threads=None,
+    log=None,
+):
     """``model_path`` itself when it is a file; for an export directory, the file of
-    ``choose_artifact`` (the default variant of ``path``, or the ``precision`` asked for)."""
+    ``choose_artifact`` (the default variant of ``path``, or the ``precision`` asked for), or
+    with ``measure`` and no ``precision`` the variant fastest here (``fastest_here`` with
+    ``threads``; ``log`` receives one line with the figures)."""
     model_path = os.fspath(model_path)
     if not os.path.isdir(model_path):
         if precision is not None or path is not None:
@@ -266,6 +326,17 @@ def resolve_model(model_path, path=None, formats=("tflite", "onnx"), precision=N
             )
         return model_path
     meta = metadata_lib.read_metadata(model_path)
+    if measure and precision is None:
+        chosen, times = fastest_here(model_path, path, formats, threads, meta)
+        if times and log is not None:
+            figures = ", ".join(
+                f"{f} {ms:.3g} ms" for f, ms in sorted(times.items(), key=lambda t: t[1])
+            )
+            log(
+                f"{chosen['path']}: {figures} (one input, timed here); running {chosen['file']} "
+                "(--precision skips the timing)"
+            )
+        return os.path.join(model_path, chosen["file"])
     return os.path.join(model_path, choose_artifact(meta, path, formats, precision)["file"])
 
 

@@ -15,6 +15,8 @@ images make that figure stable. A quantized variant that misses its bound is ``B
 
 import math
 import os
+import statistics
+import time
 
 import numpy as np
 
@@ -36,6 +38,14 @@ TEST_SET, RANDOM_SET = "test_images", "random"
 # gigabytes of activations (a 9-block generator's 256 px export passed 20 GB), so a set runs
 # in chunks of at most this many values (10 images of 256 px, 42 of 128 px, all 64 of 32 px).
 CHUNK_VALUES = 2**21
+# Single-example latency measured at export: timed calls after one untimed warm-up, at least
+# LATENCY_MIN_RUNS and until LATENCY_MIN_S seconds are spent (at most LATENCY_MAX_RUNS): a few
+# calls of a large model, a hundred of a small one whose single calls are noise.
+LATENCY_MIN_RUNS, LATENCY_MAX_RUNS, LATENCY_MIN_S = 3, 100, 0.2
+# CPU threads of the exported runtimes while they are checked and timed.
+RUNNER_THREADS = 1
+# The formats a deployed runtime chooses among, timed at export.
+TIMED_FORMATS = ("tflite", "onnx")
 
 
 def psnr(reference, other, value_range=2.0):
@@ -103,7 +113,7 @@ def runner(path, artifact):
     if fmt in ("onnx", "tflite"):
         from export.runtime import Translator
 
-        translator = Translator(path, metadata=artifact, threads=1)
+        translator = Translator(path, metadata=artifact, threads=RUNNER_THREADS)
         return translator.run
     if fmt == "keras":
         import keras
@@ -141,6 +151,27 @@ def in_chunks(run, feeds, chunk_values=CHUNK_VALUES):
         return run(feeds)
     parts = [run({k: v[i : i + size] for k, v in feeds.items()}) for i in range(0, n, size)]
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+
+
+def latency(run, feeds, threads=RUNNER_THREADS):
+    """The median wall time of ``run`` on the first example of ``feeds`` (stored as
+    ``artifact["latency"]``): what ``export.runtime.choose_artifact`` ranks variants by."""
+    one = {k: np.asarray(v[:1]) for k, v in feeds.items()}
+    run(one)  # warm-up: the first call allocates and packs weights
+    times, spent = [], 0.0
+    while len(times) < LATENCY_MIN_RUNS or (
+        spent < LATENCY_MIN_S and len(times) < LATENCY_MAX_RUNS
+    ):
+        started = time.perf_counter()
+        run(one)
+        times.append(time.perf_counter() - started)
+        spent += times[-1]
+    return {
+        "median_ms": round(statistics.median(times) * 1000.0, 3),
+        "runs": len(times),
+        "threads": threads,
+        "batch": 1,
+    }
 
 
 def check(run, reference, feed_sets, artifact):
@@ -245,6 +276,7 @@ def table(artifacts):
     header = (
         "artifact",
         "size",
+        "latency",
         "test max|err|",
         "test PSNR",
         "rand max|err|",
@@ -268,6 +300,7 @@ def table(artifacts):
             (
                 a["file"],
                 "-" if size is None else _fmt_size(size),
+                _fmt_latency(a.get("latency")),
                 _fmt_err(test.get("max_abs"), max_bound),
                 _fmt_psnr(test.get("psnr"), psnr_bound),
                 _fmt_err(rand.get("max_abs"), max_bound),
@@ -289,6 +322,11 @@ def table(artifacts):
 
 def _status_text(status):
     return "BELOW BOUND" if status == metadata_lib.BELOW_BOUND else status
+
+
+def _fmt_latency(latency):
+    ms = (latency or {}).get("median_ms")
+    return "-" if ms is None else (f"{ms:.2f} ms" if ms < 10 else f"{ms:.0f} ms")
 
 
 def _fmt_size(n):

@@ -13,8 +13,10 @@ prior). Pre/post-processing is the project's one preprocessing (``trainer.imagin
 side to the model's size, antialiased bicubic, centre square) with the value ranges of the
 ``metadata.json`` beside the model (``export.runtime.Translator``).
 
-``--model`` may be an export directory: the runner then picks the default variant of
-``--path`` (``export.runtime.choose_artifact``: the fastest variant within its parity bound).
+``--model`` may be an export directory: the runner then times each variant of ``--path``
+within its parity bound on this device and runs the fastest (``export.runtime.fastest_here``:
+int8 is several times faster than float on CPUs with int8 dot-product instructions and no
+faster on CPUs without them), or the one ``--precision`` names, untimed.
 A variant marked ``below bound`` or ``failed`` in metadata.json is refused, naming its figure,
 unless ``--allow_below_bound``. In a folder, a file that is not a usable image (empty,
 corrupt, a decompression bomb) is reported and skipped; the exit status is non-zero only when
@@ -57,12 +59,15 @@ def list_images(path):
     return [path]
 
 
-def resolve_model(model_path, path=None, precision=None):
+def resolve_model(model_path, path=None, precision=None, threads=None, log=None):
     """``model_path`` itself, or for an export directory the .tflite variant of ``path``:
-    ``precision`` when given, else the default one (the fastest within its parity bound)."""
+    ``precision`` when given, else the fastest within its parity bound timed here with
+    ``threads`` (one line of figures to ``log``)."""
     if not os.path.isdir(os.fspath(model_path)):
         return os.fspath(model_path)
-    return runtime_lib.resolve_model(model_path, path, ("tflite",), precision)
+    return runtime_lib.resolve_model(
+        model_path, path, ("tflite",), precision, measure=True, threads=threads, log=log
+    )
 
 
 def load_translator(model_path, threads=None, metadata=None, allow_below_bound=False):
@@ -150,11 +155,11 @@ def run(
     """Translates ``input`` (an image or a folder) into PNGs under ``output``; returns a report.
 
     ``model``: a .tflite file or an export directory (then ``path`` picks the path, default
-    the first, and ``precision`` the variant, default the fastest within its bound). In a folder, unusable files are passed to ``warn(message)`` (default: stderr),
+    the first, and ``precision`` the variant, default the fastest within its bound timed here). In a folder, unusable files are passed to ``warn(message)`` (default: stderr),
     listed in ``report["skipped"]`` and skipped; ValueError when none was translated.
     """
     warn = warn or (lambda message: print(message, file=sys.stderr))
-    model = resolve_model(model, path, precision)
+    model = resolve_model(model, path, precision, threads, log)
     translator = load_translator(
         model, threads=threads, metadata=metadata, allow_below_bound=allow_below_bound
     )
@@ -251,7 +256,8 @@ def main(argv=None):
         "--precision",
         default=None,
         choices=("fp32", "fp16", "int8", "int8_full"),
-        help="variant when --model is a directory (default: the fastest within its bound)",
+        help="variant when --model is a directory (default: the fastest within its bound, "
+        "timed here)",
     )
     parser.add_argument(
         "--allow_below_bound",

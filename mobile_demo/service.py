@@ -5,8 +5,9 @@
     python -m mobile_demo.service --model=DIR/export [--path=a2b] [--precision=int8|fp32]
 
 With an export directory the service runs ``--path``'s ONNX variant named by ``--precision``, by
-default the fastest within its parity bound (``export.runtime.VARIANT_PREFERENCE``: the static
-int8 ``<path>_int8.onnx`` where the export has it, else ``<path>.onnx``).
+default the fastest within its parity bound on this machine: each is timed at start with
+``--threads`` (``export.runtime.fastest_here``; the static int8 ``<path>_int8.onnx`` wins on CPUs
+with int8 dot-product instructions, not always without them).
 
 Endpoints:
   POST /translate   body: the image bytes (Content-Type image/* or application/octet-stream) or
@@ -451,7 +452,8 @@ def main(argv=None):
         "--precision",
         default=None,
         choices=("fp32", "int8"),
-        help="ONNX variant when --model is a directory (default: the fastest within its bound)",
+        help="ONNX variant when --model is a directory (default: the fastest within its "
+        "bound, timed at start)",
     )
     parser.add_argument("--metadata", default=None, help="metadata.json (default: beside model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
@@ -495,7 +497,15 @@ def main(argv=None):
     try:
         from export.runtime import resolve_model
 
-        model = resolve_model(args.model, args.path, ("onnx",), args.precision)
+        model = resolve_model(
+            args.model,
+            args.path,
+            ("onnx",),
+            args.precision,
+            measure=True,
+            threads=args.threads,
+            log=lambda line: print(line, file=sys.stderr),
+        )
         app = create_app(
             model,
             args.metadata,

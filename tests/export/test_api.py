@@ -98,6 +98,9 @@ def test_export_model_dir_writes_metadata(fake_model_dir):
     assert a["parity"]["judged_on"] == ["test_images", "random"] and a["parity"]["passed"]
     assert a["parity"]["test_images"]["examples"] == api.TEST_EXAMPLES
     assert a["parity"]["random"]["max_abs"] <= 1e-4 and a["status"] == "ok"
+    # Timed on one example by the runtime that checked it: what picks the default variant.
+    assert a["latency"]["batch"] == 1 and a["latency"]["threads"] == verify.RUNNER_THREADS
+    assert a["latency"]["median_ms"] > 0 and a["latency"]["runs"] >= verify.LATENCY_MIN_RUNS
     # The same entry travels inside the ONNX file, with a named dynamic batch axis.
     proto = onnx.load(os.path.join(export_dir, "a2b.onnx"))
     props = {p.key: p.value for p in proto.metadata_props}
@@ -247,3 +250,23 @@ def test_feed_sets_run_in_chunks_of_bounded_size():
     calls.clear()
     verify.in_chunks(run, feeds)
     assert calls == [10]
+
+
+def test_latency_is_the_median_of_a_bounded_number_of_single_example_calls(monkeypatch):
+    feeds = {"image": np.zeros((5, 4, 4, 3), np.float32), "c": np.eye(5, dtype=np.float32)}
+    calls = []
+
+    def run(f):
+        calls.append({k: v.shape[0] for k, v in f.items()})
+        return {}
+
+    figure = verify.latency(run, feeds)
+    # One untimed warm-up, then calls until LATENCY_MIN_S is spent: a fast model stops at
+    # LATENCY_MAX_RUNS.
+    assert calls == [{"image": 1, "c": 1}] * (1 + verify.LATENCY_MAX_RUNS)
+    assert figure["runs"] == verify.LATENCY_MAX_RUNS and figure["batch"] == 1
+    # A slow model stops after LATENCY_MIN_RUNS calls once they pass the time.
+    monkeypatch.setattr(verify, "LATENCY_MIN_S", 0.0)
+    calls.clear()
+    assert verify.latency(run, feeds)["runs"] == verify.LATENCY_MIN_RUNS
+    assert len(calls) == 1 + verify.LATENCY_MIN_RUNS

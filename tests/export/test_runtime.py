@@ -356,6 +356,92 @@ def test_choose_artifact_prefers_the_fastest_variant_within_its_bound(fmt):
         runtime.choose_artifact(meta, formats=(fmt,), precision="fp64")
 
 
+def test_choose_artifact_ranks_timed_variants_by_their_measured_latency():
+    def timed(precision, ms, status="ok"):
+        return {**_art(precision, status), "latency": {"median_ms": ms, "runs": 5}}
+
+    # At 256 px the int8 variants are slower than fp32: the measurement decides, not the table.
+    meta = {
+        "artifacts": [
+            timed("int8_full", 867.0),
+            timed("int8", 771.0),
+            timed("fp32", 737.0),
+            timed("fp16", 747.0),
+        ]
+    }
+    assert runtime.choose_artifact(meta)["precision"] == "fp32"
+    meta["artifacts"][2]["status"] = "below bound"  # never a variant outside its bound
+    assert runtime.choose_artifact(meta)["precision"] == "fp16"
+    # One variant of the format without a figure (carried over from an older export): the
+    # static order for all of them, so figures of different exports are never compared.
+    del meta["artifacts"][0]["latency"]
+    assert runtime.choose_artifact(meta)["precision"] == "int8_full"
+    # Formats keep the order asked for; within each, the fastest.
+    onnx = [
+        {**_art("fp32", fmt="onnx"), "latency": {"median_ms": 1.0}},
+        {**_art("int8", fmt="onnx"), "latency": {"median_ms": 2.0}},
+    ]
+    both = {"artifacts": meta["artifacts"] + onnx}
+    assert runtime.choose_artifact(both, formats=("onnx", "tflite"))["file"] == "a2b.onnx"
+
+
+def test_fastest_here_times_the_variants_within_their_bound_and_runs_the_fastest(
+    tmp_path, monkeypatch
+):
+    from export import metadata as md
+    from export import verify
+
+    spec = [{"name": "image", "kind": "image", "shape": [1, 4, 4, 3], "value_range": [-1, 1]}]
+    meta = {
+        "artifacts": [
+            {**_art(p, status), "inputs": spec, "outputs": []}
+            for p, status in [
+                ("int8_full", "below bound"),
+                ("int8", "ok"),
+                ("fp32", "ok"),
+                ("fp16", "ok"),
+            ]
+        ]
+    }
+    md.write_metadata(str(tmp_path), meta)
+    here = {"a2b_int8.tflite": 9.0, "a2b.tflite": 4.0, "a2b_fp16.tflite": 5.0}
+    timed = []
+
+    class FakeTranslator:
+        def __init__(self, path, metadata=None, threads=None):
+            self.file, self.threads = os.path.basename(path), threads
+
+        def run(self, feeds):
+            assert feeds["image"].shape == (1, 4, 4, 3)
+
+    def fake_latency(run, feeds, threads=None):
+        timed.append((run.__self__.file, threads))
+        return {"median_ms": here[run.__self__.file]}
+
+    monkeypatch.setattr(runtime, "Translator", FakeTranslator)
+    monkeypatch.setattr(verify, "latency", fake_latency)
+    chosen, times = runtime.fastest_here(str(tmp_path), threads=2)
+    # fp32 measured fastest here, though the table ranks int8 first; below bound never timed.
+    assert chosen["file"] == "a2b.tflite" and times == here
+    assert sorted(timed) == sorted((f, 2) for f in here)
+    lines = []
+    model = runtime.resolve_model(tmp_path, formats=("tflite",), measure=True, log=lines.append)
+    assert model == str(tmp_path / "a2b.tflite")
+    assert lines == [
+        "a2b: a2b.tflite 4 ms, a2b_fp16.tflite 5 ms, a2b_int8.tflite 9 ms (one input, timed "
+        "here); running a2b.tflite (--precision skips the timing)"
+    ]
+    # Named by precision: that one, untimed; a single candidate: untimed.
+    timed.clear()
+    assert runtime.resolve_model(tmp_path, None, ("tflite",), "int8", measure=True).endswith(
+        "a2b_int8.tflite"
+    )
+    for a in meta["artifacts"][1:3]:
+        a["status"] = "failed"
+    assert runtime.fastest_here(str(tmp_path), metadata=meta) == (meta["artifacts"][3], {})
+    assert timed == []
+
+
 def test_resolve_model_picks_from_a_directory_and_names_a_file_misuse(tmp_path):
     from export import metadata as md
 
