@@ -183,11 +183,37 @@ def bench(label, name, model, run, images, export_dir):
     sys.stdout.flush()
 
 
+# CPU flags of int8 dot-product instructions: with them int8 convolutions run several times
+# faster than float, without them no faster (x86: AVX512-VNNI / AVX-VNNI; ARM: asimddp).
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
+
+
+def cpu_description(cpuinfo="/proc/cpuinfo"):
+    """``"<model name>, int8 dot product: <flags or none>"``: the figures depend on it."""
+    import platform
+
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "hardware") and value.strip():
+                    name = value.strip()
+                elif key in ("flags", "features"):
+                    flags |= set(value.split())
+    except OSError:
+        pass
+    dot = [f for f in INT8_DOT_FLAGS if f in flags]
+    return f"{name}, int8 dot product: {'/'.join(dot) if dot else 'none'}"
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     print(f"Export latency on {device} ({os.cpu_count()} CPUs), TF {tf.__version__}")
+    print(f"CPU: {cpu_description()}")
     for label, name, model, run, images in models():
         if FLAGS.export_dir:
             export_dir = os.path.join(FLAGS.export_dir, f"{name}_{model.inputs[0].shape[1]}")
