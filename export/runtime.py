@@ -136,7 +136,7 @@ _PRIOR_TEXT = re.compile(r"^\s*(uniform|normal)\s*\(\s*([-+0-9.eE]+)\s*,\s*([-+0
 # the export did not time them (metadata written before ``latency`` was recorded), per runtime,
 # in the order bench/export_latency.py measured at 128 px on CPUs (XNNPACK for LiteRT, the MLAS
 # kernels for ONNX Runtime). Timed variants rank by their measured latency instead: the order
-# changes with the model and its size (at 256 px both TFLite int8 variants are slower than fp32).
+# changes with the CPU (int8 is 6x faster than fp32 with AVX512-VNNI, no faster without it).
 VARIANT_PREFERENCE = {
     "tflite": ("int8_full", "int8", "fp32", "fp16"),
     "onnx": ("int8", "fp32"),
@@ -273,7 +273,7 @@ def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
     return candidates[0]
 
 
-def fastest_here(export_dir, path=None, formats=("tflite",), threads=None, metadata=None):
+def fastest_here(export_dir, path=None, formats=("tflite",), threads=None, metadata=None, log=None):
     """``(artifact, {file: median ms})``: of ``path``'s variants within their bound, the one
     fastest on this machine, each timed on one input after a warm-up (``export.verify.latency``).
 
@@ -281,7 +281,9 @@ def fastest_here(export_dir, path=None, formats=("tflite",), threads=None, metad
     AVX512-VNNI (and on ARM without the dot-product instructions) int8 convolutions run no
     faster than float, with them several times faster. So the runtime that serves the model
     measures where it runs, as the browser page does; the export's own figures (``latency``)
-    describe the machine that exported it. One candidate: no timing, an empty dict.
+    describe the machine that exported it. One candidate: no timing, an empty dict. A variant
+    that cannot be loaded (a damaged file) is left out and named to ``log``; ValueError when
+    none can.
     """
     from export import verify  # numpy only; no TensorFlow
 
@@ -294,13 +296,27 @@ def fastest_here(export_dir, path=None, formats=("tflite",), threads=None, metad
     ]
     if len(candidates) < 2:
         return default, {}
-    times = {}
+    times, errors = {}, []
     for a in candidates:
-        translator = Translator(os.path.join(export_dir, a["file"]), metadata=a, threads=threads)
-        feeds = verify.make_feeds(a["inputs"], n=1, seed=0)
-        times[a["file"]] = verify.latency(translator.run, feeds, threads)["median_ms"]
+        try:
+            translator = Translator(
+                os.path.join(export_dir, a["file"]), metadata=a, threads=threads
+            )
+            feeds = verify.make_feeds(a["inputs"], n=1, seed=0)
+            times[a["file"]] = verify.latency(translator.run, feeds, threads)["median_ms"]
+        except (ValueError, OSError, RuntimeError) as e:  # one damaged file spares the others
+            errors.append(f"{a['file']}: {e}")
+    if errors and log is not None:
+        log("left out, could not be run: " + "; ".join(errors))
+    if not times:
+        raise ValueError(
+            f"No variant of path {default['path']!r} could be run: {'; '.join(errors)}"
+        )
     order = [a["file"] for a in sorted(candidates, key=lambda a: a is not default)]
-    best = min(candidates, key=lambda a: (times[a["file"]], order.index(a["file"])))
+    best = min(
+        (a for a in candidates if a["file"] in times),
+        key=lambda a: (times[a["file"]], order.index(a["file"])),
+    )
     return best, times
 
 
@@ -327,7 +343,7 @@ def resolve_model(
         return model_path
     meta = metadata_lib.read_metadata(model_path)
     if measure and precision is None:
-        chosen, times = fastest_here(model_path, path, formats, threads, meta)
+        chosen, times = fastest_here(model_path, path, formats, threads, meta, log)
         if times and log is not None:
             figures = ", ".join(
                 f"{f} {ms:.3g} ms" for f, ms in sorted(times.items(), key=lambda t: t[1])

@@ -431,6 +431,20 @@ def test_fastest_here_times_the_variants_within_their_bound_and_runs_the_fastest
         "a2b: a2b.tflite 4 ms, a2b_fp16.tflite 5 ms, a2b_int8.tflite 9 ms (one input, timed "
         "here); running a2b.tflite (--precision skips the timing)"
     ]
+
+    # A variant that cannot be loaded is left out and named; the others still run.
+    class Damaged(FakeTranslator):
+        def __init__(self, path, metadata=None, threads=None):
+            if path.endswith("a2b.tflite"):
+                raise ValueError("a2b.tflite is corrupt or truncated")
+            super().__init__(path, metadata, threads)
+
+    monkeypatch.setattr(runtime, "Translator", Damaged)
+    lines.clear()
+    model = runtime.resolve_model(tmp_path, formats=("tflite",), measure=True, log=lines.append)
+    assert model == str(tmp_path / "a2b_fp16.tflite")
+    assert lines[0] == "left out, could not be run: a2b.tflite: a2b.tflite is corrupt or truncated"
+    monkeypatch.setattr(runtime, "Translator", FakeTranslator)
     # Named by precision: that one, untimed; a single candidate: untimed.
     timed.clear()
     assert runtime.resolve_model(tmp_path, None, ("tflite",), "int8", measure=True).endswith(
