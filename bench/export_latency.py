@@ -30,7 +30,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from export import api, tflite  # noqa: E402
 from export import metadata as metadata_lib  # noqa: E402
-from export.runtime import Translator  # noqa: E402
+from export.runtime import Translator, cpu_description  # noqa: E402
 
 flags.DEFINE_list("sizes", ["128", "256"], "Image sizes of the untrained generator.")
 flags.DEFINE_string("model_dir", None, "Benchmark this trained model instead (at its size).")
@@ -181,31 +181,6 @@ def bench(label, name, model, run, images, export_dir):
         if i == 0:
             print("-" * (sum(widths) + 2 * (len(widths) - 1)))
     sys.stdout.flush()
-
-
-# CPU flags of int8 dot-product instructions: with them int8 convolutions run several times
-# faster than float, without them no faster (x86: AVX512-VNNI / AVX-VNNI; ARM: asimddp).
-INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
-
-
-def cpu_description(cpuinfo="/proc/cpuinfo"):
-    """``"<model name>, int8 dot product: <flags or none>"``: the figures depend on it."""
-    import platform
-
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip().lower()
-                if key in ("model name", "hardware") and value.strip():
-                    name = value.strip()
-                elif key in ("flags", "features"):
-                    flags |= set(value.split())
-    except OSError:
-        pass
-    dot = [f for f in INT8_DOT_FLAGS if f in flags]
-    return f"{name}, int8 dot product: {'/'.join(dot) if dot else 'none'}"
 
 
 def main(argv):

@@ -1,8 +1,8 @@
 """bench/export_latency.py: the table of every exported variant's latency, and the CPU line
 that says which kind of CPU the figures are from (int8 runs several times faster than float
-with int8 dot-product instructions and no faster without them)."""
+with int8 dot-product instructions and no faster without them). The script runs in its own
+process: it defines absl flags that the trainer's tests define too."""
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -12,15 +12,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPT = os.path.join(REPO, "bench", "export_latency.py")
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("export_latency", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cpu_description_names_the_int8_dot_product_instructions(tmp_path):
-    describe = _module().cpu_description
+    from export.runtime import cpu_description as describe
+
     x86 = tmp_path / "x86"
     x86.write_text(
         "processor\t: 0\nmodel name\t: Xeon 8375C\nflags\t\t: fpu avx2 avx512f avx512_vnni\n\n"
