@@ -220,13 +220,9 @@ def latency_ms(artifact):
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
-    """The artifact of ``path`` (or of the first path) among ``formats`` that a runtime loads by
-    default: of the variants within their bound, the fastest the export measured (its
-    ``latency``), or the first in ``VARIANT_PREFERENCE[format]`` when they were not timed
-    (formats in the order given). With ``precision`` ("fp32", "int8" ...), that variant whatever its
-    status (loading it still refuses a below-bound one). Raises ValueError naming what exists
-    when none qualifies."""
+def _artifacts_of_path(metadata, path, formats):
+    """``(path, [its artifacts among formats])``; ``path`` None = the first path. Raises
+    ValueError naming the paths the export has when it has no such path."""
     artifacts = [a for a in metadata.get("artifacts", []) if a.get("format") in formats]
     names = sorted({a.get("path") for a in artifacts if a.get("path")})
     if path is None and names:
@@ -236,18 +232,15 @@ def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
             f"The export has no {'/'.join(formats)} artifact of path {path!r}; its paths are "
             f"{', '.join(names) or 'none'}."
         )
-    of_path = [a for a in artifacts if a.get("path") == path]
-    if precision is not None:
-        for a in of_path:
-            if a.get("precision", "fp32") == precision:
-                return a
-        have = sorted({a.get("precision", "fp32") for a in of_path})
-        raise ValueError(
-            f"The export has no {precision} {'/'.join(formats)} artifact of path {path!r}; it "
-            f"has {', '.join(have)} (export the missing one with python -m export.main "
-            "--model_dir=DIR --formats=...)."
-        )
+    return path, [a for a in artifacts if a.get("path") == path]
 
+
+def ranked_variants(metadata, path=None, formats=("tflite",)):
+    """The artifacts of ``path`` (or of the first path) among ``formats`` within their bound,
+    the default first: formats in the order given, within each the fastest the export measured
+    (its ``latency``), or ``VARIANT_PREFERENCE[format]``'s order when they were not all timed.
+    Raises ValueError naming what exists when none qualifies."""
+    path, of_path = _artifacts_of_path(metadata, path, formats)
     usable_ones = [a for a in of_path if usable(a)]
     # A format's variants rank by measured latency only when every one of them was timed.
     timed = {
@@ -270,7 +263,26 @@ def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
             f"No {'/'.join(formats)} artifact of path {path!r} is within its parity bound "
             f"({listed}); name one explicitly with the below-bound override to use it anyway."
         )
-    return candidates[0]
+    return candidates
+
+
+def choose_artifact(metadata, path=None, formats=("tflite",), precision=None):
+    """The artifact of ``path`` (or of the first path) among ``formats`` that a runtime loads by
+    default: the first of ``ranked_variants``. With ``precision`` ("fp32", "int8" ...), that
+    variant whatever its status (loading it still refuses a below-bound one). Raises ValueError
+    naming what exists when none qualifies."""
+    if precision is None:
+        return ranked_variants(metadata, path, formats)[0]
+    path, of_path = _artifacts_of_path(metadata, path, formats)
+    for a in of_path:
+        if a.get("precision", "fp32") == precision:
+            return a
+    have = sorted({a.get("precision", "fp32") for a in of_path})
+    raise ValueError(
+        f"The export has no {precision} {'/'.join(formats)} artifact of path {path!r}; it "
+        f"has {', '.join(have)} (export the missing one with python -m export.main "
+        "--model_dir=DIR --formats=...)."
+    )
 
 
 # CPU flags of int8 dot-product instructions: with them int8 convolutions run several times
@@ -314,14 +326,9 @@ def fastest_here(export_dir, path=None, formats=("tflite",), threads=None, metad
     from export import verify  # numpy only; no TensorFlow
 
     meta = metadata if metadata is not None else metadata_lib.read_metadata(export_dir)
-    default = choose_artifact(meta, path, formats)
-    candidates = [
-        a
-        for a in meta.get("artifacts", [])
-        if a.get("path") == default["path"] and a.get("format") in formats and usable(a)
-    ]
+    candidates = ranked_variants(meta, path, formats)
     if len(candidates) < 2:
-        return default, {}
+        return candidates[0], {}
     times, errors = {}, []
     for a in candidates:
         try:
@@ -336,13 +343,10 @@ def fastest_here(export_dir, path=None, formats=("tflite",), threads=None, metad
         log("left out, could not be run: " + "; ".join(errors))
     if not times:
         raise ValueError(
-            f"No variant of path {default['path']!r} could be run: {'; '.join(errors)}"
+            f"No variant of path {candidates[0]['path']!r} could be run: {'; '.join(errors)}"
         )
-    order = [a["file"] for a in sorted(candidates, key=lambda a: a is not default)]
-    best = min(
-        (a for a in candidates if a["file"] in times),
-        key=lambda a: (times[a["file"]], order.index(a["file"])),
-    )
+    # Equal times: the earlier in the default order (min keeps the first of equals).
+    best = min((a for a in candidates if a["file"] in times), key=lambda a: times[a["file"]])
     return best, times
 
 
