@@ -15,7 +15,8 @@ The paper's choices, kept as defaults:
   see ``networks.stargan_nets.ResidualOutput``), ``--lambda_identity`` (an L1 term
   |G(x, c') - x|, weighted relative to lambda_rec, asking G to leave an image alone when
   the target is its own domain), ``--disc_noise`` (instance noise on D's inputs) and
-  ``--cycle_noise`` (noise on G(x, c) before the reconstruction pass, against steganography).
+  ``--cycle_noise`` (noise on G(x, c) before the reconstruction pass, against steganography),
+  ``--diff_augment`` (shifts and cutout of every image D sees, ``methods.diff_augment``).
 - ``--n_critic=5``: one training step is five critic updates, each on its own batch, and one
   generator update on the last of them (the data pipeline hands over the five batches
   concatenated). Adam 1e-4, (0.5, 0.999); both learning rates decay linearly to 0 over the
@@ -39,6 +40,7 @@ import tensorflow as tf
 from trainer import losses
 from trainer.data.multi_domain import domain_groups
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.diff_augment import diff_augment, parse_policy
 from trainer.methods.hparams import GAN_LOSSES
 from trainer.methods.paths import Image, OneHot, Path
 from trainer.networks.stargan_nets import stargan_discriminator, stargan_generator
@@ -105,6 +107,13 @@ class StarGAN(TranslationModel):
             "domains only from real images: without noise G can reach its target class "
             "with a faint pattern the other domains' images never show.",
         ),
+        "diff_augment": HParam(
+            "",
+            "DiffAugment policy of every image D sees, real and translated, in D's and G's "
+            "updates: a comma-separated subset of translation,cutout ('' = off, as in the "
+            "paper). D_cls learns the domains from real images only; shifted and partly "
+            "hidden, it must read their look rather than a few pixels G can copy.",
+        ),
         "cycle_noise": HParam(
             0.0,
             "Std of Gaussian noise added to G(x, c) before it is translated back for the "
@@ -143,6 +152,7 @@ class StarGAN(TranslationModel):
         if hp.n_critic < 1:
             raise ValueError(f"--n_critic must be >= 1, got {hp.n_critic}.")
         domain_groups(config)
+        parse_policy(hp.diff_augment)
 
     def build_networks(self):
         hp, size = self.hp, self.image_size
@@ -185,8 +195,9 @@ class StarGAN(TranslationModel):
         )
 
     def disc_input(self, images):
-        """What D sees of ``images``: with --disc_noise, a fresh Gaussian noise added."""
-        return with_noise(images, self.hp.disc_noise)
+        """What D sees of ``images``: with --diff_augment, freshly shifted and cut out; with
+        --disc_noise, a fresh Gaussian noise added."""
+        return with_noise(diff_augment(images, self.hp.diff_augment), self.hp.disc_noise)
 
     def cycle_input(self, fake):
         """What G translates back for the reconstruction: with --cycle_noise, G(x, c) plus a

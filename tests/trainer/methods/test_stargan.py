@@ -299,3 +299,17 @@ def test_resume_with_other_domains_or_output_formula_is_refused_naming_them(tmp_
         check_model_dir(at(config(domains=("mnist", "digits"))))
     with pytest.raises(ValueError, match="residual_output False"):
         check_model_dir(at(config(residual_output=True)))
+
+
+def test_diff_augment_reaches_what_d_sees_and_nothing_else():
+    tf.random.set_seed(0)
+    x = tf.constant(np.random.default_rng(3).uniform(0.5, 1.0, (8, 16, 16, 3)), tf.float32)
+    model = StarGAN(config(diff_augment="translation,cutout"))
+    seen = np.asarray(model.disc_input(x))
+    assert (seen == 0).any() and not np.array_equal(seen, np.asarray(model.disc_input(x)))
+    # G's output (the exported path) is not augmented; training still moves every player.
+    np.testing.assert_array_equal(model.translate(x, "mnist"), model.translate(x, "mnist"))
+    model.make_optimizers(total_steps=10)
+    assert_every_player_moves(model, batch(model))
+    with pytest.raises(ValueError, match="Unknown DiffAugment policy flip"):
+        StarGAN.validate_config(config(diff_augment="flip"))
