@@ -38,6 +38,11 @@ def parse_policy(text):
     return names
 
 
+def _seed(seed):
+    """None, or ``seed`` (a pair of ints or an int32 [2] tensor) as an int32 tensor."""
+    return None if seed is None else tf.convert_to_tensor(seed, tf.int32)
+
+
 def _shifted(images, shifts, axis):
     """``images`` moved by ``shifts`` [B] along ``axis`` (1 or 2), 0 where nothing moved in."""
     size = tf.shape(images)[axis]
@@ -50,7 +55,8 @@ def _shifted(images, shifts, axis):
 
 def translation(images, ratio=TRANSLATION_RATIO, seed=None):
     """Each image shifted by a uniform integer in [-ratio*size, ratio*size] per axis.
-    ``seed``: an int32 [2] tensor for stateless draws, or None."""
+    ``seed``: two ints for stateless draws, or None."""
+    seed = _seed(seed)
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
     max_h = tf.cast(tf.cast(height, tf.float32) * ratio + 0.5, tf.int32)
@@ -66,7 +72,9 @@ def translation(images, ratio=TRANSLATION_RATIO, seed=None):
 
 def cutout(images, ratio=CUTOUT_RATIO, seed=None):
     """Each image with a square of ``ratio`` times its size set to 0; its centre uniform over
-    the image, so it may be clipped at the border (as in the reference implementation)."""
+    the image, so it may be clipped at the border (as in the reference implementation).
+    ``seed``: two ints for stateless draws, or None."""
+    seed = _seed(seed)
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
     cut_h = tf.cast(tf.cast(height, tf.float32) * ratio + 0.5, tf.int32)
@@ -95,11 +103,10 @@ TRANSFORMS = {"translation": translation, "cutout": cutout}
 def diff_augment(images, policy, seed=None):
     """``images`` [B, H, W, C] through every transform of ``policy`` (names or 'a,b' text).
 
-    ``seed``: an int32 [2] tensor for stateless draws (tests); fresh randomness otherwise.
+    ``seed``: two ints for stateless draws (tests); fresh randomness otherwise.
     """
     names = parse_policy(policy) if isinstance(policy, str) else tuple(policy)
-    if seed is not None:
-        seed = tf.convert_to_tensor(seed, tf.int32)
+    seed = _seed(seed)
     for i, name in enumerate(names):
         step_seed = None if seed is None else seed + [i * 16, 0]
         images = TRANSFORMS[name](images, seed=step_seed)
