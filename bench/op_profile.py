@@ -17,9 +17,10 @@ each width). Each part is exported on its own, exactly as the export stage write
 The input is set once and the output left where the runtime wrote it (LiteRT's input tensor,
 an ONNX Runtime IO binding), so a part's time is its compute and not copies of its input and
 output, which the whole graph does not make between parts. Times are the median of ``--runs``
-calls after ``--warmup``, taken twice in alternation; the lower of the two medians is kept (this machine's scheduler now and then slows one run of
-calls). ``x n`` is how often the part occurs in the generator, and the totals weight each part
-by it; GFLOP/s counts multiply-adds twice. The last row times the whole generator the same way.
+calls after ``--warmup``, taken twice in alternation; the lower of the two medians is kept (a
+virtual machine's neighbours now and then slow one run of calls). ``x n`` is how often the part
+occurs in the generator, and the totals weight each part by it; GFLOP/s counts multiply-adds
+twice. The last row times the whole generator the same way.
 
 Read the parts for the kernels and the last row for the runtimes: a part exported alone starts
 and ends in NHWC, so ONNX Runtime's parts each pay the transposes into and out of its layout,
