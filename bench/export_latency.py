@@ -16,14 +16,14 @@ inputs.
 """
 
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import benchlib  # noqa: E402 - bench/benchlib.py, beside this script
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
@@ -45,14 +45,7 @@ FLAGS = flags.FLAGS
 
 
 def median_ms(fn):
-    for _ in range(FLAGS.warmup):
-        fn()
-    times = []
-    for _ in range(FLAGS.runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return benchlib.median_ms(fn, FLAGS.runs, FLAGS.warmup)
 
 
 def models():
@@ -80,7 +73,7 @@ def models():
 
     out = []
     for size in (int(s) for s in FLAGS.sizes):
-        blocks = FLAGS.blocks if FLAGS.blocks >= 0 else (9 if size >= 256 else 6)
+        blocks = FLAGS.blocks if FLAGS.blocks >= 0 else benchlib.reference_blocks(size)
         model = resnet_generator(size, filters=FLAGS.filters, n_blocks=blocks, name="gen_ab")
         run = metadata_lib.run_fields("cyclegan", 0, None, size, [])
         label = (
@@ -174,12 +167,8 @@ def bench(label, name, model, run, images, export_dir):
                 note,
             )
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     print(f"== {label}: 1 image, median of {FLAGS.runs}, {FLAGS.threads} threads (exported)")
-    for i, r in enumerate(table):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    benchlib.print_table(table)
     sys.stdout.flush()
 
 

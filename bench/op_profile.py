@@ -28,14 +28,14 @@ which its whole graph makes once (its sum of parts is above its whole; LiteRT's 
 """
 
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import benchlib  # noqa: E402 - bench/benchlib.py, beside this script
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
@@ -61,14 +61,7 @@ ROUNDS = 2
 
 
 def median_ms(fn):
-    for _ in range(FLAGS.warmup):
-        fn()
-    times = []
-    for _ in range(FLAGS.runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return benchlib.median_ms(fn, FLAGS.runs, FLAGS.warmup)
 
 
 def conv_flops(out_hw, cin, cout, k):
@@ -219,16 +212,12 @@ def print_table(rows):
                 f"{flops / ms['ort'] / 1e6:.0f}" if flops else "-",
             )
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for i, r in enumerate(table):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    benchlib.print_table(table)
     sys.stdout.flush()
 
 
 def profile(size):
-    blocks = FLAGS.blocks if FLAGS.blocks >= 0 else (9 if size >= 256 else 6)
+    blocks = FLAGS.blocks if FLAGS.blocks >= 0 else benchlib.reference_blocks(size)
     print(
         f"\n== CycleGAN generator @ {size}px ({blocks} blocks, {FLAGS.filters} filters): "
         f"1 image, lower of {ROUNDS} medians of {FLAGS.runs}, {FLAGS.threads} threads",

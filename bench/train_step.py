@@ -27,11 +27,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import benchlib  # noqa: E402 - bench/benchlib.py, beside this script
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
@@ -50,10 +51,6 @@ flags.DEFINE_bool("trainer", True, "Time the whole trainer (train_lib.run) besid
 flags.DEFINE_integer("steps_per_loop", 10, "The trainer's --steps_per_loop (its default: 10).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir of the embedded digits (default: TFDS').")
 FLAGS = flags.FLAGS
-
-
-def _blocks(size):
-    return 9 if size >= 256 else 6
 
 
 def make_config(size, jit, **train):
@@ -75,14 +72,9 @@ def time_step(size, jit):
     shape = (FLAGS.batch_size, size, size, 3)
     batch = {"x_a": tf.random.uniform(shape, -1, 1), "x_b": tf.random.uniform(shape, -1, 1)}
     step = tf.function(model.train_step, jit_compile=jit)
-    for _ in range(FLAGS.warmup):
-        float(step(batch)["gen_loss"])
-    times = []
-    for _ in range(FLAGS.steps):
-        start = time.perf_counter()
-        float(step(batch)["gen_loss"])  # float() waits for the step to finish
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), model.gen_ab.count_params()
+    # float() waits for the step to finish.
+    ms = benchlib.median_ms(lambda: float(step(batch)["gen_loss"]), FLAGS.steps, FLAGS.warmup)
+    return ms, model.gen_ab.count_params()
 
 
 def time_trainer(size, jit):
@@ -143,7 +135,7 @@ def torch_step(size):
         for i in range(2):
             c = f * 2**i
             layers += [nn.Conv2d(c, 2 * c, 3, 2, 1), norm(2 * c), nn.ReLU(True)]
-        layers += [Block(4 * f) for _ in range(_blocks(size))]
+        layers += [Block(4 * f) for _ in range(benchlib.reference_blocks(size))]
         for i in range(2):
             c = f * 4 // 2**i
             layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1)]
@@ -197,14 +189,7 @@ def torch_step(size):
 
 
 def time_torch(step):
-    for _ in range(FLAGS.warmup):
-        step()
-    times = []
-    for _ in range(FLAGS.steps):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return benchlib.median_ms(step, FLAGS.steps, FLAGS.warmup)
 
 
 def main(_):

@@ -3,13 +3,7 @@ that says which kind of CPU the figures are from (int8 runs several times faster
 with int8 dot-product instructions and no faster without them). The script runs in its own
 process: it defines absl flags that the trainer's tests define too."""
 
-import os
 import re
-import subprocess
-import sys
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(REPO, "bench", "export_latency.py")
 
 
 def test_cpu_description_names_the_int8_dot_product_instructions(tmp_path):
@@ -30,18 +24,9 @@ def test_cpu_description_names_the_int8_dot_product_instructions(tmp_path):
     assert describe(str(tmp_path / "missing")).endswith("int8 dot product: none")
 
 
-def test_the_benchmark_prints_a_row_per_variant_and_the_cpu():
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def test_the_benchmark_prints_a_row_per_variant_and_the_cpu(run_module):
     args = ["--sizes=16", "--filters=4", "--blocks=1", "--runs=2", "--warmup=1", "--threads=1"]
-    done = subprocess.run(
-        [sys.executable, SCRIPT, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_module("bench.export_latency", *args)
     assert re.search(r"^CPU: .+, int8 dot product: \S+", done.stdout, re.M), done.stdout
     rows = re.findall(r"^(a2b\S*\.(?:tflite|onnx))\s", done.stdout, re.M)
     want = ["a2b.tflite", "a2b_fp16.tflite", "a2b_int8.tflite", "a2b_int8_full.tflite"]

@@ -2,13 +2,8 @@
 Runtime (with and without its NCHWc layout). The script runs in its own process: it defines
 absl flags that the trainer's tests define too."""
 
-import os
 import re
-import subprocess
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(REPO, "bench", "op_profile.py")
 PARTS = [
     "stem: pad 3 + conv 7x7",
     "down: conv 3x3 /2",
@@ -24,18 +19,9 @@ PARTS = [
 ]
 
 
-def test_the_profile_times_every_part_and_weights_the_sum_by_occurrence():
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def test_the_profile_times_every_part_and_weights_the_sum_by_occurrence(run_module):
     args = ["--sizes=16", "--filters=4", "--blocks=2", "--runs=2", "--warmup=1", "--threads=1"]
-    done = subprocess.run(
-        [sys.executable, SCRIPT, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_module("bench.op_profile", *args)
     assert re.search(r"^CPU: .+, int8 dot product: \S+", done.stdout, re.M), done.stdout
     # part, input, x n, GFLOP, litert ms, ort ms, ort -nchwc ms, ratios, GFLOP/s
     row = re.compile(
