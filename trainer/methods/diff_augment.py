@@ -53,20 +53,27 @@ def _shifted(images, shifts, axis):
     return moved * (mask[:, :, None, None] if axis == 1 else mask[:, None, :, None])
 
 
+def _fraction(size, ratio):
+    """round(``ratio`` * ``size``) of a scalar int32 size, as an int32 tensor."""
+    return tf.cast(tf.cast(size, tf.float32) * ratio + 0.5, tf.int32)
+
+
+def _uniform_ints(batch, low, high, seed, stream):
+    """[batch] int32 draws in [low, high): stateless on ``seed`` + [0, stream] when seeded."""
+    if seed is None:
+        return tf.random.uniform([batch], low, high, tf.int32)
+    return tf.random.stateless_uniform([batch], seed + [0, stream], low, high, tf.int32)
+
+
 def translation(images, ratio=TRANSLATION_RATIO, seed=None):
     """Each image shifted by a uniform integer in [-ratio*size, ratio*size] per axis.
     ``seed``: two ints for stateless draws, or None."""
     seed = _seed(seed)
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
-    max_h = tf.cast(tf.cast(height, tf.float32) * ratio + 0.5, tf.int32)
-    max_w = tf.cast(tf.cast(width, tf.float32) * ratio + 0.5, tf.int32)
-    if seed is None:
-        dy = tf.random.uniform([batch], -max_h, max_h + 1, tf.int32)
-        dx = tf.random.uniform([batch], -max_w, max_w + 1, tf.int32)
-    else:
-        dy = tf.random.stateless_uniform([batch], seed, -max_h, max_h + 1, tf.int32)
-        dx = tf.random.stateless_uniform([batch], seed + [0, 1], -max_w, max_w + 1, tf.int32)
+    max_h, max_w = _fraction(height, ratio), _fraction(width, ratio)
+    dy = _uniform_ints(batch, -max_h, max_h + 1, seed, 0)
+    dx = _uniform_ints(batch, -max_w, max_w + 1, seed, 1)
     return _shifted(_shifted(images, dy, 1), dx, 2)
 
 
@@ -77,15 +84,9 @@ def cutout(images, ratio=CUTOUT_RATIO, seed=None):
     seed = _seed(seed)
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
-    cut_h = tf.cast(tf.cast(height, tf.float32) * ratio + 0.5, tf.int32)
-    cut_w = tf.cast(tf.cast(width, tf.float32) * ratio + 0.5, tf.int32)
-    span_h, span_w = height + 1 - cut_h % 2, width + 1 - cut_w % 2
-    if seed is None:
-        cy = tf.random.uniform([batch], 0, span_h, tf.int32)
-        cx = tf.random.uniform([batch], 0, span_w, tf.int32)
-    else:
-        cy = tf.random.stateless_uniform([batch], seed + [0, 2], 0, span_h, tf.int32)
-        cx = tf.random.stateless_uniform([batch], seed + [0, 3], 0, span_w, tf.int32)
+    cut_h, cut_w = _fraction(height, ratio), _fraction(width, ratio)
+    cy = _uniform_ints(batch, 0, height + 1 - cut_h % 2, seed, 2)
+    cx = _uniform_ints(batch, 0, width + 1 - cut_w % 2, seed, 3)
 
     def inside(size, centre, cut):  # [B, size]: in [centre - cut // 2, centre - cut // 2 + cut)
         offset = tf.range(size)[None, :] - (centre[:, None] - cut // 2)
