@@ -54,6 +54,12 @@ flags.DEFINE_string(
     os.path.join(ROOT, "bench", "results.json"),
     "Every row's record (cells, date, command): a run replaces its own rows only.",
 )
+flags.DEFINE_string(
+    "charts_dir",
+    os.path.join(ROOT, "bench", "charts"),
+    "Where each row's curve (ROW.png, its points ROW.json) and final sample grid "
+    "(ROW_samples.png) go; the table links them.",
+)
 flags.DEFINE_integer("eval_examples", 0, "Override --eval_examples (0 = the flagfile's).")
 flags.DEFINE_boolean(
     "skip_trained", False, "Reuse a run whose metrics.json already has the requested steps."
@@ -76,6 +82,7 @@ flags.DEFINE_multi_string(
 )
 
 CONFIG_DIR = os.path.join(ROOT, "trainer", "configs")
+KEEP_CHECKPOINTS = 1000
 
 
 def flagfile_values(path):
@@ -144,6 +151,8 @@ def train_args(flagfile, model_dir, train_steps, data_dir, eval_examples, extra=
         cmd.append(f"--data_dir={data_dir}")
     if eval_examples:
         cmd.append(f"--eval_examples={eval_examples}")
+    # Every checkpoint stays on disk: bench/curve.py scores each for the row's curve.
+    cmd.append(f"--keep_checkpoints={KEEP_CHECKPOINTS}")
     return cmd
 
 
@@ -220,6 +229,38 @@ def onnx_latency_ms(export_dir, metadata, runs):
         once()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times), artifact["file"]
+
+
+def pictures(row, model_dir, metrics, charts_dir, table_dir):
+    """Draws the row's curve (bench/curve.py, in a subprocess) and copies its final sample
+    grid into ``charts_dir``; returns the table's cell linking them (paths relative to the
+    table's directory), "—" where neither exists."""
+    name = run_dir_name(row)
+    chart = os.path.join(charts_dir, f"{name}.png")
+    title = f"{row}: {results_table.pair_text(metrics)}"
+    cmd = [sys.executable, os.path.join(ROOT, "bench", "curve.py"), f"--model_dir={model_dir}"]
+    cmd += [f"--output={chart}", f"--title={title}"]
+    print(f"{row}: scoring the kept checkpoints for the curve", flush=True)
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+    )
+    links = []
+    if proc.returncode == 0 and os.path.exists(chart):
+        links.append(f"[curve]({os.path.relpath(chart, table_dir)})")
+    else:
+        last = (proc.stdout + proc.stderr).strip().splitlines()
+        print(f"{row}: no curve ({last[-1] if last else 'no output'}).", flush=True)
+    grid = os.path.join(model_dir, "eval_samples", f"step_{int(metrics['step']):06d}.png")
+    if os.path.exists(grid):
+        copy = os.path.join(charts_dir, f"{name}_samples.png")
+        os.makedirs(charts_dir, exist_ok=True)
+        shutil.copyfile(grid, copy)
+        links.append(f"[samples]({os.path.relpath(copy, table_dir)})")
+    return ", ".join(links) or "—"
 
 
 def not_ok(metadata):
@@ -323,6 +364,10 @@ def main(argv):
                     json.dumps({"train_seconds": train_seconds, "wall_seconds": wall}) + "\n",
                 )
             row = collect(method, model_dir, values, train_seconds, wall, FLAGS.latency_runs)
+            table_dir = os.path.dirname(os.path.abspath(FLAGS.output))
+            row["pictures"] = pictures(
+                method, model_dir, row["metrics"], FLAGS.charts_dir, table_dir
+            )
             rows.append({**row, "command": command_text(args)})
         except (RuntimeError, OSError, subprocess.TimeoutExpired, KeyError) as e:
             print(f"{method}: {e}", flush=True)

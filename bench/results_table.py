@@ -27,7 +27,9 @@ INTRO = (
     "sample's correspondence and diversity, G(x, c) over its targets, every pair path, paired "
     "PSNR). Train time: the trainer's training loop; wall: the whole `trainer.main` run "
     "(training, evaluation, export; the data and judges already built). ONNX latency: fp32 "
-    "a2b model (one sample of a noise-input path), onnxruntime, one image, median."
+    "a2b model (one sample of a noise-input path), onnxruntime, one image, median. "
+    "Pictures: the row's curve (its figures at every kept checkpoint against the training "
+    "step) and its final sample grid."
 )
 COLUMNS = (
     "row",
@@ -45,6 +47,7 @@ COLUMNS = (
     "more figures",
     "exported size",
     "ONNX latency",
+    "pictures",
     "date",
 )
 
@@ -185,6 +188,7 @@ def record(r, command, date):
         judges[label] = c["test_accuracy"]
     return {
         "cells": cells(r),
+        "pictures": r.get("pictures") or "—",
         "judges": judges,
         "notes": list(m.get("notes", [])),
         "date": date,
@@ -209,7 +213,8 @@ def section(records, failures=()):
     ]
     for name in sorted(records):
         rec = records[name]
-        lines.append("| " + " | ".join([*rec["cells"], rec["date"]]) + " |")
+        row = [*rec["cells"], rec.get("pictures", "—"), rec["date"]]
+        lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Commands:", ""]
     lines += [
         f"- {name} ({records[name]['date']}): `{records[name]['command']}`"

@@ -115,6 +115,30 @@ def run_module():
     return _run_module
 
 
+# -- a smoke-trained CycleGAN: checkpoints at steps 2 and 4, evaluated at its end ---------------
+
+
+@pytest.fixture(scope="session")
+def smoke_cyclegan(digits_data_dir, tmp_path_factory):
+    """The model_dir of ``python -m trainer.main --flagfile=smoke.flags --method=cyclegan``
+    (steps 2 and 4 checkpointed, metrics.json of step 4). Shared: tests that write into a run
+    copy it first (``shutil.copytree``)."""
+    model_dir = str(tmp_path_factory.mktemp("smoke_cyclegan") / "run")
+    proc = _run_module(
+        "trainer.main",
+        "--flagfile=smoke.flags",
+        "--method=cyclegan",
+        "--gen_blocks=1",
+        "--disc_layers=2",
+        f"--data_dir={digits_data_dir}",
+        f"--model_dir={model_dir}",
+        timeout=300,
+    )
+    # Training evaluates at its last step and prints the headline.
+    assert "transfer a2b" in proc.stdout and "digit FID a2b" in proc.stdout
+    return model_dir
+
+
 # -- a trained StarGAN, exported: the conditional path G(x, c) the runtimes serve --------------
 
 STARGAN_DOMAINS = ("mnist", "mnist_m", "digits")

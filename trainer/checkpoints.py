@@ -79,6 +79,11 @@ def candidates(ckpt_dir):
     return [found[s] for s in sorted(found, reverse=True)]
 
 
+def checkpoint_steps(model_dir):
+    """The steps of ``model_dir``'s checkpoints (on disk or named by the state file), ascending."""
+    return sorted(_step_of(p) for p in candidates(checkpoint_dir(model_dir)))
+
+
 def unreadable_reason(prefix):
     """None if every tensor of the checkpoint ``prefix`` reads back, else why not."""
     import tensorflow as tf

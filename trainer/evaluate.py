@@ -2,13 +2,14 @@
 
     python -m trainer.evaluate --model_dir=runs/cyclegan_mnist2mnistm
     python -m trainer.evaluate --model_dir=DIR --step=1000 --eval_examples=500 --data_dir=DATA
+    python -m trainer.evaluate --model_dir=DIR --step=500 --output_dir=DIR/at_500
 
 Writes DIR/metrics.json, DIR/metrics.md, DIR/eval_samples/ and TensorBoard scalars under
-DIR/logs/eval, and prints the table. Classifiers used as judges are trained on first use and
+DIR/logs/eval (or the same under --output_dir, so an earlier step is scored without
+replacing the run's own report), and prints the table. Classifiers used as judges are trained on first use and
 cached in the data_dir (see trainer/eval/classifiers.py).
 """
 
-import dataclasses
 import sys
 
 from absl import app, flags, logging
@@ -25,6 +26,12 @@ flags.DEFINE_string(
     "data_dir", None, "Where the datasets (and cached classifiers) are (default: the run's)."
 )
 flags.DEFINE_string(
+    "output_dir",
+    None,
+    "Where metrics.json, metrics.md, eval_samples/ and logs/eval go (default: --model_dir); "
+    "e.g. to score an earlier --step and keep the run's final report.",
+)
+flags.DEFINE_string(
     "inception_weights",
     None,
     "InceptionV3 weights file (no top) for Inception FID/KID (default: the run's); "
@@ -39,31 +46,6 @@ flags.DEFINE_list(
 )
 
 
-def evaluate_model_dir(
-    model_dir, step=None, eval_examples=None, data_dir=None, inception_weights=None, metrics=None
-):
-    """Restores ``model_dir`` (latest or ``step``) and evaluates it; returns the metrics dict."""
-    import tensorflow as tf
-
-    from trainer import checkpoints
-    from trainer.eval.evaluate import evaluate
-
-    trained = checkpoints.load_trained(model_dir, step)
-    config = trained.config
-    data = config.data if data_dir is None else dataclasses.replace(config.data, data_dir=data_dir)
-    ev = config.eval
-    if eval_examples is not None:
-        if eval_examples < 2:
-            raise ValueError(f"--eval_examples must be >= 2, got {eval_examples}.")
-        ev = dataclasses.replace(ev, eval_examples=eval_examples)
-    if inception_weights is not None:
-        ev = dataclasses.replace(ev, inception_weights=inception_weights)
-    train = dataclasses.replace(config.train, model_dir=model_dir)
-    config = config.replace(data=data, eval=ev, train=train)
-    writer = tf.summary.create_file_writer(io_utils.join(model_dir, "logs", "eval"))
-    return evaluate(trained.model, config, trained.step, writer=writer, metrics=metrics or None)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(
@@ -75,6 +57,8 @@ def main(argv):
         checkpoints_lib().check_model_dir_path(FLAGS.model_dir)
         if io_utils.isdir(FLAGS.model_dir):
             console.quiet_libraries(log_path=io_utils.join(FLAGS.model_dir, console.RUN_LOG))
+        from trainer.eval.evaluate import evaluate_model_dir
+
         result = evaluate_model_dir(
             FLAGS.model_dir,
             step=FLAGS.step,
@@ -82,6 +66,7 @@ def main(argv):
             data_dir=FLAGS.data_dir,
             inception_weights=FLAGS.inception_weights,
             metrics=FLAGS.metrics,
+            output_dir=FLAGS.output_dir,
         )
     except (ValueError, FileNotFoundError, PermissionError, NotADirectoryError) as e:
         logging.debug("Traceback:", exc_info=True)

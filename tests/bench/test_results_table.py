@@ -44,6 +44,7 @@ def results(tmp_path, method, steps, select="methods"):
             f"--work_dir={tmp_path / 'runs'}",
             f"--output={tmp_path / 'RESULTS.md'}",
             f"--rows={tmp_path / 'results.json'}",
+            f"--charts_dir={tmp_path / 'charts'}",
         ],
         capture_output=True,
         text=True,
@@ -61,6 +62,9 @@ def test_a_run_replaces_its_row_and_keeps_the_others_and_the_hand_written_sectio
     runs = tmp_path / "runs"
     fake_run(runs, "unit", 7, 0.812)
     fake_run(runs, "cyclegan", 9, 0.777)
+    grid = runs / "unit" / "eval_samples" / "step_000007.png"
+    grid.parent.mkdir()
+    grid.write_bytes(b"a sample grid")
     results(tmp_path, "unit", 7)
     text = results(tmp_path, "cyclegan", 9)
     assert "## Edge performance\n\nKept." in text and text.index("Intro.") < text.index("| unit |")
@@ -68,6 +72,11 @@ def test_a_run_replaces_its_row_and_keeps_the_others_and_the_hand_written_sectio
     assert "| cyclegan | mnist → mnist_m | 9 (of 1400) | 42 s | n/a | 0.777 (0.99)" in text
     assert "1.25 / 1.25" in text  # the steganography gain at noise 0.05, both cycles
     assert "`python -m trainer.main --flagfile=unit.flags --model_dir=" in text
+    # The row links its curve and a copy of its final sample grid, relative to the table.
+    assert "| [curve](charts/unit.png), [samples](charts/unit_samples.png) | " in text
+    assert (tmp_path / "charts" / "unit_samples.png").read_bytes() == b"a sample grid"
+    assert json.loads((tmp_path / "charts" / "unit.json").read_text())["steps"] == [7]
+    assert "| [curve](charts/cyclegan.png) | " in text
 
     # unit again, with another figure: its row is replaced, cyclegan's kept, one table.
     shutil.rmtree(runs / "unit")
@@ -96,7 +105,10 @@ def test_a_variant_with_flags_is_named_with_them_and_runs_in_a_bracket_free_mode
     text = results(tmp_path, "cyclegan:ablation=gan_only,domain_b=digits", 5, select="variants")
     assert "| cyclegan[ablation=gan_only,domain_b=digits] | mnist → mnist_m | 5 (of 1400) |" in text
     assert "--ablation=gan_only --domain_b=digits --model_dir=" in text
-    assert "runs/cyclegan+ablation=gan_only+domain_b=digits --train_steps=5`" in text
+    assert "runs/cyclegan+ablation=gan_only+domain_b=digits --train_steps=5" in text
+    # Every checkpoint is kept for the curve, and the curve is named like the run directory.
+    assert "--keep_checkpoints=1000`" in text
+    assert "[curve](charts/cyclegan+ablation=gan_only+domain_b=digits.png)" in text
 
 
 def test_a_quantized_variant_below_its_bound_is_named_in_the_row_and_runs_are_strict(tmp_path):

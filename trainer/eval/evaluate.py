@@ -105,6 +105,7 @@ metrics.json schema (``schema_version`` 2; missing figures are null)::
 """
 
 import contextlib
+import dataclasses
 import time
 
 import keras
@@ -1193,3 +1194,35 @@ def write_summaries(writer, result, grid=None):
         if grid is not None:
             tf.summary.image("eval/samples", grid[None], max_outputs=1)
     writer.flush()
+
+
+def evaluate_model_dir(
+    model_dir,
+    step=None,
+    eval_examples=None,
+    data_dir=None,
+    inception_weights=None,
+    metrics=None,
+    output_dir=None,
+):
+    """Restores ``model_dir`` (latest or ``step``) and evaluates it; returns the metrics dict.
+    The reports go to ``output_dir`` (default ``model_dir``)."""
+    import tensorflow as tf
+
+    from trainer import checkpoints
+
+    trained = checkpoints.load_trained(model_dir, step)
+    config = trained.config
+    data = config.data if data_dir is None else dataclasses.replace(config.data, data_dir=data_dir)
+    ev = config.eval
+    if eval_examples is not None:
+        if eval_examples < 2:
+            raise ValueError(f"--eval_examples must be >= 2, got {eval_examples}.")
+        ev = dataclasses.replace(ev, eval_examples=eval_examples)
+    if inception_weights is not None:
+        ev = dataclasses.replace(ev, inception_weights=inception_weights)
+    out = output_dir or model_dir
+    train = dataclasses.replace(config.train, model_dir=out)
+    config = config.replace(data=data, eval=ev, train=train)
+    writer = tf.summary.create_file_writer(io_utils.join(out, "logs", "eval"))
+    return evaluate(trained.model, config, trained.step, writer=writer, metrics=metrics or None)

@@ -24,20 +24,10 @@ def run(module, *args, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def smoke_model_dir(digits_data_dir, digit_judges, tmp_path_factory):
+def smoke_model_dir(smoke_cyclegan, digit_judges, tmp_path_factory):
+    """This module's own copy of the shared smoke run (its tests evaluate into it)."""
     model_dir = str(tmp_path_factory.mktemp("eval_cli") / "run")
-    proc = run(
-        "trainer.main",
-        "--flagfile=smoke.flags",
-        "--method=cyclegan",
-        "--gen_blocks=1",
-        "--disc_layers=2",
-        f"--data_dir={digits_data_dir}",
-        f"--model_dir={model_dir}",
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    # Training evaluates at its last step and prints the headline.
-    assert "transfer a2b" in proc.stdout and "digit FID a2b" in proc.stdout
+    shutil.copytree(smoke_cyclegan, model_dir)
     return model_dir
 
 
@@ -53,6 +43,23 @@ def test_cli_evaluates_a_trained_model(smoke_model_dir):
     assert metrics["directions"]["a2b"]["examples"] == 16
     assert 0.0 <= metrics["directions"]["b2a"]["transfer_accuracy"] <= 1.0
     assert os.listdir(os.path.join(smoke_model_dir, "logs", "eval"))
+
+    # An earlier step into another directory: the run's own report stays the latest step's.
+    elsewhere = os.path.join(smoke_model_dir, "at_2")
+    proc = run(
+        "trainer.evaluate",
+        f"--model_dir={smoke_model_dir}",
+        "--step=2",
+        f"--output_dir={elsewhere}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(os.path.join(elsewhere, "metrics.json"), encoding="utf-8") as f:
+        assert json.load(f)["step"] == 2
+    assert os.path.exists(os.path.join(elsewhere, "eval_samples", "step_000002.png"))
+    assert os.listdir(os.path.join(elsewhere, "logs", "eval"))
+    with open(os.path.join(smoke_model_dir, "metrics.json"), encoding="utf-8") as f:
+        assert json.load(f)["step"] == 4
+    assert not os.path.exists(os.path.join(smoke_model_dir, "eval_samples", "step_000002.png"))
 
     proc = run("trainer.evaluate", f"--model_dir={smoke_model_dir}", "--step=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
