@@ -180,7 +180,8 @@ def check_memory(config, replicas=1):
 @dataclasses.dataclass
 class Action:
     """Work the loop does every ``every`` steps (0 = never periodically) and, with ``at_end``,
-    at the last step. ``fn(step, losses, steps_per_sec)``."""
+    at the last step; without it, never at the last step, even where ``every`` divides it (the
+    evaluation, which the evaluate stage runs there). ``fn(step, losses, steps_per_sec)``."""
 
     name: str
     every: int
@@ -188,7 +189,9 @@ class Action:
     at_end: bool = True
 
     def due(self, step, total):
-        return bool(self.every and step % self.every == 0) or (self.at_end and step == total)
+        if step == total:
+            return self.at_end
+        return bool(self.every and step % self.every == 0)
 
 
 def next_boundary(current, total, steps_per_loop, actions):
