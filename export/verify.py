@@ -6,7 +6,12 @@ error, and PSNR in dB over the output value range (capped at ``PSNR_CAP`` for id
 outputs, so metadata.json stays plain JSON).
 
 Bounds (``BOUNDS``): float32 artifacts (TFLite fp32, ONNX, .keras, SavedModel) must keep the
-max abs error on [-1, 1] outputs within 1e-4 on every input set; quantized TFLite variants are
+max abs error on [-1, 1] outputs within 1e-3 on every input set: an eighth of one 8-bit output
+level (1/127.5), so the exported file writes the same image as Keras, and two orders below what
+a wrong conversion costs. Not tighter: each runtime sums a convolution in its own order, and an
+instance norm over a nearly flat feature map (the black background of a digit) divides that
+rounding by a standard deviation near its epsilon; a trained 32 px UNIT whose TFLite and ONNX
+files agree with Keras to a mean of 7e-6 has single pixels 1.5e-4 off. quantized TFLite variants are
 judged by PSNR on the test images (on random inputs when no test images exist), since their
 max error on a single pixel says little about the picture; at least ``QUANTIZED_EXAMPLES``
 images make that figure stable. A quantized variant that misses its bound is ``BELOW_BOUND``
@@ -23,7 +28,7 @@ import numpy as np
 from export import metadata as metadata_lib
 
 BOUNDS = {
-    "fp32": {"max_abs": 1e-4},
+    "fp32": {"max_abs": 1e-3},
     "fp16": {"psnr": 40.0},
     "int8": {"psnr": 30.0},
     "int8_full": {"psnr": 25.0},

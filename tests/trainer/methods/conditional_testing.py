@@ -78,7 +78,7 @@ def export_declared(paths, export_dir, formats=("tflite", "onnx")):
 
 
 def assert_fp32_parity(result):
-    """fp32 TFLite and ONNX artifacts passed parity (1e-4)."""
+    """fp32 TFLite and ONNX artifacts passed parity (1e-3)."""
     fp32 = [a for a in result["artifacts"] if a["precision"] == "fp32"]
     assert {a["format"] for a in fp32} >= {"tflite", "onnx"}, [a["file"] for a in fp32]
     for a in fp32:

@@ -17,7 +17,7 @@ it, clause by clause (each failure message starts with the clause's name):
 - samples: the sample grid's rows are images in [-1, 1], and a two-way method's a2b and b2a
   rows show the input, its translation and the translation back;
 - checkpoint: a checkpoint restores into a fresh build, bit-identical, and training continues;
-- export: every exported path writes every format; fp32 TFLite and ONNX pass 1e-4, quantized
+- export: every exported path writes every format; fp32 TFLite and ONNX pass 1e-3, quantized
   variants run and report their figure; ``export.runtime.Translator`` runs each artifact from
   its metadata alone (noise drawn from the declared prior) and agrees with Keras; the exported
   graph's inputs are the declared ones;
@@ -485,7 +485,7 @@ def test_every_path_exports_to_every_format_within_parity(trained, exported, cap
         report.append(f"{a['file']}: {a.get('status')} {figure}")
         if a["format"] in ("tflite", "onnx") and a["precision"] == "fp32":
             if a.get("status") != ok:
-                problems.append(f"{a['file']} is {a.get('status')} (fp32 must pass 1e-4)")
+                problems.append(f"{a['file']} is {a.get('status')} (fp32 must pass 1e-3)")
         elif a.get("status") not in (ok, below, skipped):
             problems.append(
                 f"{a['file']} is {a.get('status')}: {a.get('error') or a.get('reason')}"
