@@ -9,8 +9,8 @@ point is that final report. A step already scored there is not scored again, so 
 curve resumes. The chart plots the table's fractions against the step: transfer accuracy
 (solid) and domain score (dashed) per direction, a generator's class accuracy or a joint
 sample's correspondence, G(x, c)'s class preservation (solid) and domain accuracy (dashed)
-averaged over its targets, UDA accuracy; a method with none of them (an unconditional GAN) gets its digit FID.
-The points go to OUTPUT with ``.json`` for ``.png``. ``bench/results.py`` runs this after each
+averaged over its targets, UDA accuracy; a method with none of them (an unconditional GAN)
+gets its digit FID. The points go to OUTPUT with ``.json`` for ``.png``. ``bench/results.py`` runs this after each
 row, with every checkpoint kept.
 """
 
@@ -103,20 +103,24 @@ def reports(model_dir, eval_examples=None):
 
 def points(scored):
     """{"steps": [...], "kind": "fraction"|"fid", "series": {label: [value or None ...]}}."""
-    pick = series if any(series(m) for _, m in scored) else fid_series
-    labels = []
-    for _, m in scored:
-        labels += [k for k in pick(m) if k not in labels]
+    fractions = [series(m) for _, m in scored]
+    kind = "fraction" if any(fractions) else "fid"
+    picked = fractions if kind == "fraction" else [fid_series(m) for _, m in scored]
+    labels = list(dict.fromkeys(k for p in picked for k in p))  # first-seen order
     return {
         "steps": [s for s, _ in scored],
-        "kind": "fraction" if pick is series else "fid",
-        "series": {k: [pick(m).get(k) for _, m in scored] for k in labels},
+        "kind": kind,
+        "series": {k: [p.get(k) for p in picked] for k in labels},
     }
 
 
 def draw(data, path, title):
     """Writes the chart of ``points()`` to ``path`` (PNG, written whole or not at all)."""
+    import io
+
     import matplotlib
+
+    from trainer.io_utils import atomic_write_bytes
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -147,12 +151,10 @@ def draw(data, path, title):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right" if data["kind"] == "fraction" else "upper right")
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp.png")
-    fig.savefig(tmp)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, png.getvalue())
 
 
 def main(argv):

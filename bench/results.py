@@ -162,19 +162,18 @@ def command_text(args):
     return " ".join(["python -m trainer.main", *shown])
 
 
+def run_script(cmd, timeout=None):
+    """``cmd`` from the repository's root with TensorFlow's native logging quiet; the
+    CompletedProcess (text stdout and stderr)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def train(method, args, model_dir, timeout):
     """Runs the training CLI; returns (seconds of training reported by it, wall seconds)."""
-    cmd = [sys.executable, "-m", "trainer.main", *args]
     print(f"{method}: {command_text(args)}", flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    proc = run_script([sys.executable, "-m", "trainer.main", *args], timeout)
     wall = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     with open(os.path.join(model_dir, "bench_train.log"), "w", encoding="utf-8") as f:
@@ -241,13 +240,7 @@ def pictures(row, model_dir, metrics, charts_dir, table_dir):
     cmd = [sys.executable, os.path.join(ROOT, "bench", "curve.py"), f"--model_dir={model_dir}"]
     cmd += [f"--output={chart}", f"--title={title}"]
     print(f"{row}: scoring the kept checkpoints for the curve", flush=True)
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-    )
+    proc = run_script(cmd)
     links = []
     if proc.returncode == 0 and os.path.exists(chart):
         links.append(f"[curve]({os.path.relpath(chart, table_dir)})")
