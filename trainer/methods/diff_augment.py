@@ -26,6 +26,18 @@ TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
 
+def with_noise(images, stddev):
+    """``images`` plus fresh Gaussian noise of ``stddev``; ``images`` itself when it is 0.
+
+    On what D sees it blurs the line between real and fake; on a translation before it is
+    translated back for a cycle loss it erases any low-amplitude pattern the generator could
+    hide the source in (steganography, arXiv 1712.02950; Bashkirova et al., NeurIPS 2019).
+    """
+    if stddev <= 0:
+        return images
+    return images + stddev * tf.random.normal(tf.shape(images))
+
+
 def parse_policy(text):
     """'translation,cutout' -> ('translation', 'cutout'); '' -> (); a clear error otherwise."""
     names = tuple(p.strip() for p in str(text).split(",") if p.strip())

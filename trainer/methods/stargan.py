@@ -40,7 +40,7 @@ import tensorflow as tf
 from trainer import losses
 from trainer.data.multi_domain import domain_groups
 from trainer.methods.base import HParam, TranslationModel
-from trainer.methods.diff_augment import diff_augment, parse_policy
+from trainer.methods.diff_augment import diff_augment, parse_policy, with_noise
 from trainer.methods.hparams import GAN_LOSSES
 from trainer.methods.paths import Image, OneHot, Path
 from trainer.networks.stargan_nets import stargan_discriminator, stargan_generator
@@ -56,13 +56,6 @@ def random_targets(labels, group_of_label, group_offsets, group_sizes, seed=None
     u = tf.random.uniform(shape) if seed is None else tf.random.stateless_uniform(shape, seed)
     pick = tf.minimum(tf.cast(u * tf.cast(size, tf.float32), tf.int32), size - 1)
     return offset + pick
-
-
-def with_noise(images, stddev):
-    """``images`` plus fresh Gaussian noise of ``stddev``; ``images`` itself when it is 0."""
-    if stddev <= 0:
-        return images
-    return images + stddev * tf.random.normal(tf.shape(images))
 
 
 class StarGAN(TranslationModel):

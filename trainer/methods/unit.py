@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
+from trainer.methods.diff_augment import with_noise
 from trainer.methods.hparams import NORMS
 from trainer.methods.two_way import EncoderDecoderPaths
 from trainer.methods.uda import UDAHead
@@ -45,6 +46,14 @@ class UNIT(EncoderDecoderPaths, UDAHead, TranslationModel):
             "UNIT lambda4 of the other cycle: weight of the L1 reconstruction b -> a -> b. Lower "
             "it when B holds detail A cannot show (a textured B, a plain A): a strong "
             "b -> a -> b cycle makes G1 hide B's texture in A's images as low-amplitude noise.",
+        ),
+        "cycle_noise": HParam(
+            0.0,
+            "Std of Gaussian noise added to each translation (x_ab, x_ba) before it is encoded "
+            "again for the cycle (0 = off, as in the paper). Without it G1 can hide B's texture "
+            "in A's images as a low-amplitude pattern that E1 reads back (steganography, arXiv "
+            "1712.02950), so the cycle is kept while the visible digit is lost; the noise "
+            "erases such a pattern.",
         ),
         "n_down": HParam(
             2, "Stride-2 downsamplings of the encoders (upsamplings of decoders).", shape=True
@@ -119,8 +128,8 @@ class UNIT(EncoderDecoderPaths, UDAHead, TranslationModel):
             x_bb = self.dec_b(z_b, training=True)
             x_ab = self.dec_b(z_a, training=True)
             x_ba = self.dec_a(z_b, training=True)
-            mu_aba = self.enc_b(x_ab, training=True)
-            mu_bab = self.enc_a(x_ba, training=True)
+            mu_aba = self.enc_b(with_noise(x_ab, hp.cycle_noise), training=True)
+            mu_bab = self.enc_a(with_noise(x_ba, hp.cycle_noise), training=True)
             x_aba = self.dec_a(losses.fixed_variance_sample(mu_aba), training=True)
             x_bab = self.dec_b(losses.fixed_variance_sample(mu_bab), training=True)
             d_ab = self.disc_b(x_ab, training=True)
