@@ -118,6 +118,46 @@ def test_cycle_kl_is_the_papers_whole_l_cc_kl_half(method_config, random_batch, 
         assert float(out[f"cycle_kl_{d}"]) > float(out[f"kl_{d}"]) > 0
 
 
+@pytest.mark.parametrize("stddev", [0.0, 0.3])
+def test_cycle_noise_reaches_the_re_encoding_and_nothing_else(
+    method_config, random_batch, monkeypatch, stddev
+):
+    """x_ab and x_ba, and only they, get noise of the flag's std, and the cycle's re-encoding
+    (its KL term) is of the noisy translation."""
+    from trainer.methods import unit as unit_module
+
+    monkeypatch.setattr(losses, "fixed_variance_sample", lambda mu: mu)  # deterministic z
+    tf.random.set_seed(0)
+    model = build(method_config("unit", cycle_noise=stddev))
+    model.make_optimizers(total_steps=10)
+    batch = random_batch()
+    mu = {d: getattr(model, f"enc_{d}")(batch[f"x_{d}"], training=True) for d in "ab"}
+    clean = {"ab": model.dec_b(mu["a"], training=True), "ba": model.dec_a(mu["b"], training=True)}
+    calls = []
+    real = unit_module.with_noise
+
+    def recording(images, s):
+        out = real(images, s)
+        back = model.enc_b if not calls else model.enc_a  # x_ab first, then x_ba
+        calls.append((np.asarray(images), np.asarray(out), s, back(out, training=True)))
+        return out
+
+    monkeypatch.setattr(unit_module, "with_noise", recording)
+    out = model.train_step(batch)
+    assert [c[2] for c in calls] == [stddev, stddev]
+    for (images, noisy, _, mu_back), d, name in zip(calls, "ab", ("ab", "ba"), strict=True):
+        np.testing.assert_allclose(images, np.asarray(clean[name]), atol=1e-5)
+        noise = noisy - images
+        if stddev == 0:
+            np.testing.assert_array_equal(noise, 0)
+        else:
+            assert abs(noise.std() - stddev) < 0.03 and abs(noise.mean()) < 0.03
+        kl = losses.unit_variance_kl(mu[d]) + losses.unit_variance_kl(mu_back)
+        np.testing.assert_allclose(
+            float(out[f"cycle_kl_{d}"]), float(tf.reduce_mean(kl)), rtol=1e-4
+        )
+
+
 def test_paths_run_the_latent_mean_and_name_their_tensors(method_config, random_batch):
     model = build(method_config("unit"))
     paths = model.translation_paths()
