@@ -35,7 +35,7 @@ def with_noise(images, stddev):
     """
     if stddev <= 0:
         return images
-    return images + stddev * tf.random.normal(tf.shape(images))
+    return images + stddev * tf.random.normal(tf.shape(images), dtype=images.dtype)
 
 
 def parse_policy(text):

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.methods.diff_augment import cutout, diff_augment, parse_policy, translation
+from trainer.methods.diff_augment import (
+    cutout,
+    diff_augment,
+    parse_policy,
+    translation,
+    with_noise,
+)
 
 
 def shifted(image, dy, dx):
@@ -69,3 +75,12 @@ def test_policies_are_parsed_and_unknown_ones_refused_naming_the_choices():
         parse_policy("translation,color")
     x = tf.ones((2, 8, 8, 3))
     assert diff_augment(x, "") is x
+
+
+def test_with_noise_keeps_the_dtype_and_adds_noise_of_its_std():
+    tf.random.set_seed(0)
+    images = tf.zeros((8, 16, 16, 3), tf.float16)  # a mixed_float16 generator's output
+    noisy = with_noise(images, 0.3)
+    assert noisy.dtype == tf.float16
+    assert abs(float(tf.math.reduce_std(tf.cast(noisy, tf.float32))) - 0.3) < 0.02
+    assert with_noise(images, 0.0) is images
