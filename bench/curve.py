@@ -10,8 +10,8 @@ curve resumes. The chart plots the table's fractions against the step: transfer 
 (solid) and domain score (dashed) per direction, a generator's class accuracy or a joint
 sample's correspondence, G(x, c)'s class preservation (solid) and domain accuracy (dashed)
 averaged over its targets, UDA accuracy; a method with none of them (an unconditional GAN)
-gets its digit FID. The points go to OUTPUT with ``.json`` for ``.png``. ``bench/results.py`` runs this after each
-row, with every checkpoint kept.
+gets its digit FID. The points go to OUTPUT with ``.json`` for ``.png``. ``bench/results.py``
+runs this after each row, with every checkpoint kept.
 """
 
 import json

@@ -21,10 +21,11 @@ photo crops or colours drawn from a seed per epoch, so the recipe stays determin
 test digit is ever seen. Judges below their bar (``ACCURACY_BARS``) are named in every report
 they score.
 
-Measured on 2 idle CPU cores (recipe 4): mnist 0.981-0.983 in 42-46 s (16 epochs); mnist_m
-0.962-0.964 in 88-118 s (30 epochs of fresh textures); mnist vs mnist_m 0.998 in 7 s. Recipe 3 (max-pooled stride-1 convolutions, no input
-standardization) took 93 s for mnist's 12 epochs and about 190 s for mnist_m's 20, where mnist_m
-reached 0.943-0.958 across runs; a judge that misses its bar is named in every report.
+Measured on 2 idle CPU cores (recipe 4): mnist 0.981-0.983 in 38-46 s (16 epochs); mnist_m
+0.962-0.964 in 85-118 s (30 epochs of fresh textures); mnist vs mnist_m 0.998 in 7-8 s.
+Recipe 3 (max-pooled stride-1 convolutions, no input standardization) took 93 s for mnist's
+12 epochs and about 190 s for mnist_m's 20, where mnist_m reached 0.943-0.958 across runs; a
+judge that misses its bar is named in every report.
 """
 
 import contextlib
