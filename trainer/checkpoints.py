@@ -295,6 +295,8 @@ def load_trained(model_dir, step=None):
             f"--train_steps={saved + 1} --export_formats=none: the resumed run writes a checkpoint "
             "that holds them; then evaluate or export again."
         )
+    # What the later stages evaluate and export is the averaged model (--ema_decay).
+    model.adopt_averages()
     return Trained(model=model, config=config, step=saved, checkpoint=path)
 
 

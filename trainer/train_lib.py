@@ -444,6 +444,7 @@ def build_train_loop(state):
 
     def one_step(iterator):
         per_replica = strategy.run(step_fn, args=(next(iterator),))
+        model.update_averages(step)
         step.assign_add(1)
         # Each replica returns its share of the global-batch mean: the sum is the mean.
         return {
@@ -592,16 +593,20 @@ def sample_path(model_dir, step):
 
 def write_samples(model, batch, model_dir, step, writer):
     """Writes the labelled sample grid of ``step`` (through the file layer) and its TensorBoard
-    image; the path is ``sample_path(model_dir, step)``."""
+    image; the path is ``sample_path(model_dir, step)``. With --ema_decay the grid shows the
+    averaged weights, as evaluation and export run them."""
     from trainer.eval import grids
 
-    return grids.write_samples(model, batch, model_dir, step, writer)
+    with model.averaged_weights():
+        return grids.write_samples(model, batch, model_dir, step, writer)
 
 
 def evaluate(model, config, step, writer):
+    """The evaluation of the model in memory, on its averaged weights with --ema_decay."""
     from trainer.eval.evaluate import evaluate as evaluate_fn
 
-    return evaluate_fn(model, config, step, writer=writer)
+    with model.averaged_weights():
+        return evaluate_fn(model, config, step, writer=writer)
 
 
 # -- the end-of-run summary ------------------------------------------------------------------------

@@ -102,6 +102,58 @@ def test_mirrored_first_step_matches_default(digits_data_dir, tmp_path):
         np.testing.assert_allclose(b, a, rtol=2e-4, err_msg=tag)
 
 
+def _restored_raw(model_dir, step):
+    """The run's model with the weights of checkpoint ``step`` as saved (averages not adopted)."""
+    import tensorflow as tf
+
+    from trainer import methods
+    from trainer.config import Config
+
+    model = methods.build(Config.load(str(model_dir)))
+    path = os.path.join(model_dir, "checkpoints", f"ckpt-{step}")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    return model
+
+
+def test_weight_averages_follow_the_weights_when_mirrored_and_are_what_later_stages_run(
+    digits_data_dir, tmp_path
+):
+    from trainer import checkpoints
+
+    model_dir = tmp_path / "run"
+    train(
+        digits_data_dir,
+        model_dir,
+        "--train_steps=2",
+        "--steps_per_loop=1",
+        "--checkpoint_every=1",
+        "--batch_size=4",
+        "--ema_decay=0.999",
+        "--strategy=mirrored",
+        "--cpu_devices=2",
+    )
+    first, second = _restored_raw(model_dir, 1), _restored_raw(model_dir, 2)
+    assert len(second.averages.values) == len(second.averages._live) > 0
+    # The update after the second step (step 1), decay min(0.999, 2 / 11), on the replicas.
+    decay = 2 / 11
+    for a1, a2, w2 in zip(first.averages.values, second.averages.values, second.averages._live):
+        expected = decay * a1.numpy() + (1 - decay) * w2.numpy()
+        np.testing.assert_allclose(a2.numpy(), expected, rtol=1e-5, atol=1e-7)
+    # The raw weights are not the averages, and what evaluation and export restore
+    # (load_trained) runs the averages.
+    pairs = zip(second.averages._live, second.averages.values)
+    assert any(not np.allclose(w.numpy(), a.numpy()) for w, a in pairs)
+    trained = checkpoints.load_trained(str(model_dir)).model
+    for w, a in zip(trained.averages._live, second.averages.values):
+        np.testing.assert_array_equal(w.numpy(), a.numpy())
+
+    # Averaging on or off changes what a checkpoint holds: a resume across it is refused.
+    proc = train(digits_data_dir, model_dir, "--train_steps=3", "--ema_decay=0", check=False)
+    assert proc.returncode != 0 and "ema_decay > 0 True (now False)" in proc.stderr
+    out = train(digits_data_dir, model_dir, "--train_steps=3", "--ema_decay=0.99").stdout
+    assert "(step 2)" in out and latest_step(model_dir) == 3
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -194,6 +246,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(digits_data_
         (["--dataset=folder", "--data_dir=/nonexistent/photos"], "/nonexistent/photos"),
         (["--image_size=30"], "--image_size=30"),
         (["--method=cyclegn"], "choose one of"),
+        (["--ema_decay=1"], "--ema_decay must be in [0, 1)"),
     ],
 )
 def test_bad_input_gets_a_clear_error(digits_data_dir, tmp_path, args, message):

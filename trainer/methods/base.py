@@ -6,6 +6,7 @@ Declarations a method makes (read by the other stages; see trainer/methods/READM
 "noise_prior", "conditional") and ``translation_paths()`` (``{name: Path}``).
 """
 
+import contextlib
 from typing import ClassVar
 
 import keras
@@ -14,7 +15,13 @@ import tensorflow as tf
 from trainer import losses
 from trainer.methods import hparams as hparams_lib
 from trainer.methods.hparams import COMMON_HPARAMS, HParam
-from trainer.methods.optim import LinearDecay, clip_weights, make_optimizer, unique_variables
+from trainer.methods.optim import (
+    LinearDecay,
+    WeightAverages,
+    clip_weights,
+    make_optimizer,
+    unique_variables,
+)
 from trainer.methods.paths import image_path
 
 __all__ = [
@@ -62,6 +69,9 @@ class TranslationModel(keras.Model):
         self.gan = losses.gan_loss(self.hp.gan_loss)
         self.build_networks()
         self.optimizers = {}
+        self.averages = None
+        if self.hp.ema_decay > 0:
+            self.averages = WeightAverages(self.averaged_variables(), self.hp.ema_decay)
 
     @classmethod
     def hparam_specs(cls):
@@ -89,8 +99,8 @@ class TranslationModel(keras.Model):
     def network_switches(cls, hparams):
         """{setting: value} of settings that add or remove networks without being a shape
         hyperparameter (e.g. a loss weight whose 0 builds no network): a resume across one is
-        refused like a changed shape."""
-        return {}
+        refused like a changed shape. Subclasses extend the base's."""
+        return {"ema_decay > 0": hparams.get("ema_decay", 0.0) > 0}
 
     @classmethod
     def reads_source_labels(cls, hparams):
@@ -219,6 +229,28 @@ class TranslationModel(keras.Model):
         opt.apply_gradients(zip(grads, variables))
         if player in self.CRITICS and self.hp.clip_weights > 0:
             clip_weights(variables, self.hp.clip_weights)
+
+    # -- weight averages (--ema_decay) ---------------------------------------------------
+    def averaged_variables(self):
+        """The weights --ema_decay averages: those of every runnable translation path (what
+        evaluation, the sample grids and export run)."""
+        paths = self.translation_paths().values()
+        return unique_variables([p.model for p in paths if p.model is not None])
+
+    def update_averages(self, step):
+        """One moving-average update after training step ``step`` (cross-replica context)."""
+        if self.averages is not None:
+            self.averages.update(step)
+
+    def averaged_weights(self):
+        """A context in which the averaged weights are live (a no-op without --ema_decay)."""
+        return self.averages.swapped_in() if self.averages else contextlib.nullcontext()
+
+    def adopt_averages(self):
+        """Makes the averaged weights the model's for good (a restored model about to be
+        evaluated or exported)."""
+        if self.averages is not None:
+            self.averages.adopt()
 
     def translate(self, x, direction):
         """Translates a batch in [-1, 1] along a single-image path (evaluation uses this)."""

@@ -39,6 +39,11 @@ COMMON_HPARAMS = {
         "Step where the learning rate starts decaying linearly to 0 at --train_steps; "
         "-1 = half of --train_steps, 0 or more than --train_steps = constant.",
     ),
+    "ema_decay": HParam(
+        0.0,
+        "Decay of an exponential moving average of the translation paths' weights; 0 = off, "
+        "0.999 is usual. Evaluation, sample grids and export use the averaged weights.",
+    ),
     "filters": HParam(
         64, "Width (filters of the first layer) of generators and discriminators.", shape=True
     ),
@@ -79,6 +84,8 @@ def validate(specs, config):
             raise ValueError(f"--{key} must be >= 0, got {value}: a loss weight or rate.")
         if key == "lr" and value <= 0:
             raise ValueError(f"--lr must be > 0, got {value}.")
+        if key == "ema_decay" and not 0 <= value < 1:
+            raise ValueError(f"--ema_decay must be in [0, 1) (0 = off), got {value}.")
     if "gan_loss" not in specs:
         return
     for key in ("gradient_penalty", "clip_weights"):

@@ -1,6 +1,8 @@
 """Optimisation helpers every method shares: the optimizer, the LR schedule, variables counted
 once, clipping."""
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -71,3 +73,77 @@ def clip_weights(variables, bound):
         clip(tf.distribute.get_strategy())
     else:
         context.merge_call(clip)
+
+
+class WeightAverages(tf.Module):
+    """An exponential moving average of some weights (``--ema_decay``), kept beside them.
+
+    Averaging the generator's weights over the last few hundred updates removes much of the
+    step-to-step jitter of adversarial training (Yazici et al. 2019, "The Unusual Effectiveness
+    of Averaging in GAN Training"; StarGAN v2 and StyleGAN evaluate and ship the average). The
+    averages are variables of this module, so a checkpoint of the model holds them and a
+    resumed run continues them.
+
+    The decay warms up as ``min(decay, (1 + step) / (10 + step))`` (as
+    ``tf.train.ExponentialMovingAverage`` with ``num_updates``), so the early, untrained weights
+    do not linger in the average of a short run.
+    """
+
+    def __init__(self, variables, decay):
+        super().__init__(name="weight_averages")
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"--ema_decay must be in (0, 1) (0 = off), got {decay}.")
+        self.decay = float(decay)
+        self._track_live(variables, tf.distribute.get_strategy())
+        self.values = [
+            tf.Variable(_tf_variable(v).read_value(), trainable=False, name=f"average_{i}")
+            for i, v in enumerate(self._live)
+        ]
+
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
+    def _track_live(self, variables, strategy):
+        # The averaged variables belong to the networks: not saved a second time under here.
+        self._live = tuple(variables)
+        # The strategy the variables were made under (the updates run outside its scope).
+        self._strategy = strategy
+
+    def effective_decay(self, step):
+        step = tf.cast(step, tf.float32)
+        return tf.minimum(self.decay, (1.0 + step) / (10.0 + step))
+
+    def update(self, step):
+        """Moves each average toward its weight; in cross-replica context (after
+        ``strategy.run``), on every device that holds a copy."""
+        strategy = self._strategy
+        decay = self.effective_decay(step)
+
+        def move(average, value):
+            return average.assign(decay * average + (1.0 - decay) * tf.cast(value, average.dtype))
+
+        for average, live in zip(self.values, self._live):
+            strategy.extended.update(average, move, args=(_tf_variable(live),), group=False)
+
+    def _assign(self, targets, sources):
+        strategy = self._strategy
+        for target, source in zip(targets, sources):
+            target = _tf_variable(target)
+            strategy.extended.update(target, lambda t, s: t.assign(s), args=(source,))
+
+    def adopt(self):
+        """Overwrites the weights with their averages, for good (export, a later evaluation)."""
+        self._assign(self._live, self.values)
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """The weights hold their averages inside the block and their own values after it."""
+        saved = [tf.identity(_tf_variable(v).read_value()) for v in self._live]
+        self._assign(self._live, self.values)
+        try:
+            yield
+        finally:
+            self._assign(self._live, saved)
+
+
+def _tf_variable(v):
+    """The tf.Variable behind a Keras variable."""
+    return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v

@@ -136,7 +136,10 @@ class StarGAN(TranslationModel):
     def network_switches(cls, hparams):
         # The residual output adds no variable, but the weights trained for one output
         # formula are meaningless under the other: a resume across it is refused.
-        return {"residual_output": bool(hparams.get("residual_output", False))}
+        return {
+            **super().network_switches(hparams),
+            "residual_output": bool(hparams.get("residual_output", False)),
+        }
 
     @classmethod
     def validate_config(cls, config):

@@ -132,7 +132,10 @@ class XGAN(PretrainPhase, EncoderDecoderPaths, TranslationModel):
 
     @classmethod
     def network_switches(cls, hparams):
-        return {"lambda_teacher > 0": hparams.get("lambda_teacher", 0.0) > 0}
+        return {
+            **super().network_switches(hparams),
+            "lambda_teacher > 0": hparams.get("lambda_teacher", 0.0) > 0,
+        }
 
     @classmethod
     def reads_source_labels(cls, hparams):

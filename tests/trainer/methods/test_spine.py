@@ -8,6 +8,7 @@ from trainer.config import Config, HParams
 from trainer.methods import METHODS, build, get
 from trainer.methods.base import LinearDecay, unique_variables
 from trainer.methods.image_pool import ImagePool
+from trainer.methods.optim import WeightAverages
 
 
 def test_image_pool_fills_then_mixes_history():
@@ -35,6 +36,50 @@ def test_linear_decay_schedule():
     assert float(s(0)) == 1.0 and float(s(10)) == 1.0
     np.testing.assert_allclose(float(s(15)), 0.5)
     assert float(s(20)) == 0.0 and float(s(30)) == 0.0
+
+
+def test_weight_averages_follow_the_warmed_up_decay_and_swap_back():
+    import keras
+
+    w = keras.Variable(np.zeros(3, np.float32))
+    averages = WeightAverages([w], decay=0.999)
+    w.assign(np.ones(3, np.float32))
+    averages.update(step=0)  # decay min(0.999, 1 / 10) = 0.1
+    np.testing.assert_allclose(averages.values[0].numpy(), 0.9)
+    w.assign(np.full(3, 2.0, np.float32))
+    averages.update(step=1)  # decay 2 / 11
+    expected = 2 / 11 * 0.9 + 9 / 11 * 2.0
+    np.testing.assert_allclose(averages.values[0].numpy(), expected, rtol=1e-6)
+    with averages.swapped_in():
+        np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(w.numpy(), 2.0)
+    averages.adopt()
+    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+    # Late in a run the decay is the one asked for.
+    assert float(averages.effective_decay(100_000)) == pytest.approx(0.999)
+    with pytest.raises(ValueError, match="--ema_decay"):
+        WeightAverages([w], decay=1.0)
+
+
+@pytest.mark.parametrize("method", ["unit", "stargan", "gan"])
+def test_ema_averages_exactly_the_weights_of_the_translation_paths(method, method_config):
+    model = build(method_config(method, ema_decay=0.99))
+    paths = [p.model for p in model.translation_paths().values() if p.model is not None]
+    path_ids = {id(v) for v in unique_variables(paths)}
+    assert {id(v) for v in model.averages._live} == path_ids
+    # A training step moves the weights; the averages trail them; the swap puts them back.
+    before = [v.numpy().copy() for v in model.averages._live]
+    with model.averaged_weights():
+        for v in model.averages._live:
+            v.assign(v + 1.0)
+    for v, b in zip(model.averages._live, before):
+        np.testing.assert_array_equal(v.numpy(), b)
+    assert build(method_config(method)).averages is None
+
+
+def test_ema_decay_out_of_range_is_refused(method_config):
+    with pytest.raises(ValueError, match=r"--ema_decay must be in \[0, 1\)"):
+        build(method_config("cyclegan", ema_decay=1.5))
 
 
 @pytest.mark.parametrize(
