@@ -372,6 +372,10 @@ def build_model_and_restore(state):
     latest = ckpt_lib.find_readable(state.model_dir)
     restart_data = bool(latest) and _batch_size_changed(state)
     strategy = state.strategy
+    # Seeded again here: a first run builds its datasets in this process, and the builder draws
+    # from the global generators. Without this the first run of a flagfile starts from other
+    # weights than every later run with the same --seed, and trains another model.
+    keras.utils.set_random_seed(t.seed)
     with strategy.scope():
         state.model = methods.build(config)
         state.model.make_optimizers(t.train_steps)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,6 +89,25 @@ def test_train_writes_everything_and_resume_continues(digits_data_dir, tmp_path)
     assert "Resuming from" in out and "(step 4)" in out
     assert latest_step(model_dir) == 6
     assert sorted(scalars(model_dir, "loss/gen_loss")) == [2, 4, 6]
+
+
+def test_a_first_run_that_builds_its_data_trains_the_model_of_every_later_run(
+    digits_data_dir, tmp_path
+):
+    """Same --seed, same flags: the run that builds the datasets in its own process (a new
+    user's first run) and a run that finds them built start from the same weights."""
+    fresh = tmp_path / "data"
+    # Only the judges are copied (the final evaluation loads them); the domains are built.
+    shutil.copytree(
+        os.path.join(digits_data_dir, "img2img_classifiers"), fresh / "img2img_classifiers"
+    )
+    common = ["--train_steps=1", "--steps_per_loop=1", "--log_every=1"]
+    train(fresh, tmp_path / "first", *common)
+    assert (fresh / "digit_domains" / "mnist_m").is_dir()
+    train(digits_data_dir, tmp_path / "later", *common)
+    for tag in ("loss/gen_loss", "loss/disc_loss"):
+        first, later = (scalars(tmp_path / d, tag)[1] for d in ("first", "later"))
+        assert first == later, tag
 
 
 def test_mirrored_first_step_matches_default(digits_data_dir, tmp_path):
