@@ -86,7 +86,8 @@ class WeightAverages(tf.Module):
 
     The decay warms up as ``min(decay, (1 + step) / (10 + step))`` (as
     ``tf.train.ExponentialMovingAverage`` with ``num_updates``), so the early, untrained weights
-    do not linger in the average of a short run.
+    do not linger in the average of a short run. Only trainable weights are averaged: batch-norm
+    statistics stay those the raw weights produced.
     """
 
     def __init__(self, variables, decay):
