@@ -58,12 +58,17 @@ def unique_variables(models):
     return out
 
 
+def tf_variable(v):
+    """The tf.Variable behind a Keras variable (a tf.Variable is returned as it is)."""
+    return v if isinstance(v, tf.Variable) else getattr(v, "value", v)
+
+
 def clip_weights(variables, bound):
     """Clips each variable to [-bound, bound] in place (WGAN's Lipschitz constraint)."""
 
     def clip(strategy):
         for v in variables:
-            v = getattr(v, "value", v)  # the tf.Variable behind a Keras variable
+            v = tf_variable(v)
             strategy.extended.update(
                 v, lambda var: var.assign(tf.clip_by_value(var, -bound, bound))
             )
@@ -97,7 +102,7 @@ class WeightAverages(tf.Module):
         self.decay = float(decay)
         self._track_live(variables, tf.distribute.get_strategy())
         self.values = [
-            tf.Variable(_tf_variable(v).read_value(), trainable=False, name=f"average_{i}")
+            tf.Variable(tf_variable(v).read_value(), trainable=False, name=f"average_{i}")
             for i, v in enumerate(self._live)
         ]
 
@@ -122,12 +127,12 @@ class WeightAverages(tf.Module):
             return average.assign(decay * average + (1.0 - decay) * tf.cast(value, average.dtype))
 
         for average, live in zip(self.values, self._live):
-            strategy.extended.update(average, move, args=(_tf_variable(live),), group=False)
+            strategy.extended.update(average, move, args=(tf_variable(live),), group=False)
 
     def _assign(self, targets, sources):
         strategy = self._strategy
         for target, source in zip(targets, sources):
-            target = _tf_variable(target)
+            target = tf_variable(target)
             strategy.extended.update(target, lambda t, s: t.assign(s), args=(source,))
 
     def adopt(self):
@@ -137,14 +142,9 @@ class WeightAverages(tf.Module):
     @contextlib.contextmanager
     def swapped_in(self):
         """The weights hold their averages inside the block and their own values after it."""
-        saved = [tf.identity(_tf_variable(v).read_value()) for v in self._live]
+        saved = [tf.identity(tf_variable(v).read_value()) for v in self._live]
         self._assign(self._live, self.values)
         try:
             yield
         finally:
             self._assign(self._live, saved)
-
-
-def _tf_variable(v):
-    """The tf.Variable behind a Keras variable."""
-    return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v

@@ -31,6 +31,7 @@ import tensorflow as tf
 from trainer import losses
 from trainer.methods.base import HParam, TranslationModel
 from trainer.methods.hparams import GAN_LOSSES, NORMS
+from trainer.methods.optim import tf_variable
 from trainer.methods.two_way import EncoderDecoderPaths
 from trainer.networks import image_decoder, image_encoder, latent_discriminator, latent_shape
 
@@ -46,10 +47,6 @@ def corrupt(x, pixel_dropout, noise_stddev):
     if noise_stddev > 0:
         x = tf.clip_by_value(x + tf.random.normal(tf.shape(x), stddev=noise_stddev), -1.0, 1.0)
     return x
-
-
-def _tf_variable(v):
-    return getattr(v, "value", v)  # the tf.Variable behind a Keras variable
 
 
 class UNMT(EncoderDecoderPaths, TranslationModel):
@@ -145,7 +142,7 @@ class UNMT(EncoderDecoderPaths, TranslationModel):
         optimizer's update count) is a multiple of --backtranslate_every."""
         iterations = self.optimizers["gen"].iterations
         pairs = [
-            (_tf_variable(live_v), _tf_variable(frozen_v))
+            (tf_variable(live_v), tf_variable(frozen_v))
             for live, frozen in self._live_and_frozen()
             for live_v, frozen_v in zip(live.variables, frozen.variables, strict=True)
         ]
