@@ -40,6 +40,7 @@ import tensorflow as tf
 from absl import logging
 
 from trainer import io_utils
+from trainer.networks import inference
 
 CLASSIFIER_SIZE = 32
 CACHE_SUBDIR = "img2img_classifiers"
@@ -166,7 +167,7 @@ def predict_logits(model, images, batch_size=256):
     """Logits for uint8 or [-1, 1] float images, in batches."""
     x = to_float(images) if np.asarray(images).dtype == np.uint8 else np.asarray(images, np.float32)
     out = [
-        keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False))
+        keras.ops.convert_to_numpy(inference.run(model, x[i : i + batch_size]))
         for i in range(0, len(x), batch_size)
     ]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)

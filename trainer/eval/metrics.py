@@ -77,7 +77,17 @@ def fid(features_x, features_y):
 def polynomial_kernel(x, y, degree=3, gamma=None, coef0=1.0):
     """(gamma x.y + coef0)^degree for all pairs; gamma defaults to 1 / D."""
     gamma = 1.0 / x.shape[1] if gamma is None else gamma
-    return (gamma * (x @ y.T) + coef0) ** degree
+    base = x @ y.T
+    base *= gamma
+    base += coef0
+    if not (isinstance(degree, int) and degree >= 1):
+        return base**degree
+    # An integer power as products: numpy's float ``**`` goes through pow() and took two
+    # thirds of a KID's time.
+    out = base.copy()
+    for _ in range(degree - 1):
+        out *= base
+    return out
 
 
 def mmd2_unbiased(x, y):
@@ -95,6 +105,37 @@ def mmd2_unbiased(x, y):
     return float((sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
 
 
+# Up to this many vectors per set, KID computes the three kernels of the whole sets once and
+# reads every subset's sums off them (3 x 4096^2 float64 = 400 MB at most): a KID of two
+# 1,000-vector sets took 2.7 s with 300 subset kernels and takes a tenth of that.
+FULL_KERNEL_LIMIT = 4096
+
+
+def _subset_mmd2_from_full_kernels(x, y, subsets, m):
+    """``mmd2_unbiased(x[i], y[j])`` for every (i, j) in ``subsets``, from whole-set kernels.
+
+    With indicator columns S (one per subset), the sum of a kernel's subset block is
+    diag(S^T K S): one matrix product for all subsets instead of a kernel per subset.
+    """
+    sx = np.zeros((len(x), len(subsets)))
+    sy = np.zeros((len(y), len(subsets)))
+    for s, (i, j) in enumerate(subsets):
+        sx[i, s] = 1.0
+        sy[j, s] = 1.0
+
+    def block_sums(k, left, right):
+        return np.einsum("is,is->s", left, k @ right)
+
+    k_xx = polynomial_kernel(x, x)
+    sum_xx = block_sums(k_xx, sx, sx) - np.diag(k_xx) @ sx
+    del k_xx
+    k_yy = polynomial_kernel(y, y)
+    sum_yy = block_sums(k_yy, sy, sy) - np.diag(k_yy) @ sy
+    del k_yy
+    sum_xy = block_sums(polynomial_kernel(x, y), sx, sy)
+    return (sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * sum_xy / (m * m)
+
+
 def kid(features_x, features_y, num_subsets=100, subset_size=1000, seed=0):
     """Kernel Inception-style distance: (mean, std) of the unbiased MMD^2 over random subsets.
 
@@ -109,12 +150,12 @@ def kid(features_x, features_y, num_subsets=100, subset_size=1000, seed=0):
     n = min(len(x), len(y))
     m = min(subset_size, n // 2) if n >= 4 else n
     rng = np.random.default_rng(seed)
-    values = np.array(
-        [
-            mmd2_unbiased(
-                x[rng.choice(len(x), m, replace=False)], y[rng.choice(len(y), m, replace=False)]
-            )
-            for _ in range(num_subsets)
-        ]
-    )
+    subsets = [
+        (rng.choice(len(x), m, replace=False), rng.choice(len(y), m, replace=False))
+        for _ in range(num_subsets)
+    ]
+    if max(len(x), len(y)) <= FULL_KERNEL_LIMIT:
+        values = _subset_mmd2_from_full_kernels(x, y, subsets, m)
+    else:
+        values = np.array([mmd2_unbiased(x[i], y[j]) for i, j in subsets])
     return float(values.mean()), float(values.std())

@@ -23,6 +23,7 @@ from trainer.methods.optim import (
     unique_variables,
 )
 from trainer.methods.paths import image_path
+from trainer.networks import inference
 
 __all__ = [
     "COMMON_HPARAMS",
@@ -263,7 +264,7 @@ class TranslationModel(keras.Model):
                 f"{self.config.method} has no path {direction!r} to run; it has "
                 f"{', '.join(runnable)}."
             )
-        return path.model(x, training=False)
+        return inference.run(path.model, x)
 
     def call(self, inputs, training=False):
         raise NotImplementedError(

@@ -113,6 +113,35 @@ def test_kid_subsets_use_the_reference_estimator():
     assert std == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("sizes", [(40, 40), (30, 52), (9, 6)])
+def test_kid_from_whole_set_kernels_matches_a_kernel_per_subset(sizes, monkeypatch):
+    """Sets up to FULL_KERNEL_LIMIT read every subset off the whole-set kernels; larger ones
+    compute a kernel per subset. Both give the same subsets' mean and spread."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(sizes[0], 6))
+    y = rng.normal(size=(sizes[1], 6)) + 0.4
+    fast = metrics.kid(x, y, num_subsets=7)
+    subsets_rng = np.random.default_rng(0)
+    m = min(sizes) // 2
+    expected = []
+    for _ in range(7):
+        i = subsets_rng.choice(sizes[0], m, replace=False)
+        j = subsets_rng.choice(sizes[1], m, replace=False)
+        expected.append(reference_mmd2(x[i], y[j]))
+    assert fast == pytest.approx((np.mean(expected), np.std(expected)), rel=1e-9)
+    monkeypatch.setattr(metrics, "FULL_KERNEL_LIMIT", 0)
+    assert metrics.kid(x, y, num_subsets=7) == pytest.approx(fast, rel=1e-9)
+
+
+def test_polynomial_kernel_of_any_degree():
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(4, 3)), rng.normal(size=(5, 3))
+    for degree in (1, 2, 3, 2.5):
+        expected = (0.2 * (x @ y.T) + 3.0) ** degree
+        got = metrics.polynomial_kernel(x, y, degree=degree, gamma=0.2, coef0=3.0)
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(5,), (1, 4)])
 def test_bad_inputs_raise(shape):
     with pytest.raises(ValueError):

@@ -1,0 +1,26 @@
+"""Graph-mode inference of a Keras network, for evaluation, judges and sample grids.
+
+Called eagerly, a functional model dispatches every layer's ops from Python, one batch at a
+time: the main job's evaluation spent most of its time there. ``run`` traces
+``model(x, training=False)`` into a ``tf.function`` once per model (and once more for the
+first batch of another size, after which the batch axis is left unknown) and reuses it.
+The function reads the model's variables, so weights assigned later (a restored checkpoint,
+averaged weights swapped in) are the ones it runs.
+"""
+
+import weakref
+
+import tensorflow as tf
+
+_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def run(model, x):
+    """``model(x, training=False)`` through a cached graph; ``x`` a tensor or numpy batch."""
+    fn = _FUNCTIONS.get(model)
+    if fn is None:
+        # A weak reference: the cache must not keep a discarded model alive.
+        ref = weakref.ref(model)
+        fn = tf.function(lambda t: ref()(t, training=False), reduce_retracing=True)
+        _FUNCTIONS[model] = fn
+    return fn(x)
