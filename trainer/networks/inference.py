@@ -1,4 +1,4 @@
-"""Graph-mode inference of a Keras network, for evaluation, judges and sample grids.
+"""Graph-mode inference of a Keras network: the evaluation's single-image paths and its judges.
 
 Called eagerly, a functional model dispatches every layer's ops from Python, one batch at a
 time: the main job's evaluation spent most of its time there. ``run`` traces
