@@ -557,7 +557,7 @@ class InceptionFeatures:
         for i in range(0, len(x), batch_size):
             # InceptionV3 expects [-1, 1] inputs, the range our images already have.
             batch = tf.image.resize(x[i : i + batch_size], (INCEPTION_SIZE, INCEPTION_SIZE))
-            out.append(keras.ops.convert_to_numpy(self.model(batch, training=False)))
+            out.append(keras.ops.convert_to_numpy(inference.run(self.model, batch)))
         return np.concatenate(out)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from trainer.eval import classifiers
 from trainer.eval import metrics as estimators
+from trainer.networks import inference
 
 GENERATE = "generate"
 CONDITIONAL_GENERATE = "conditional generate"
@@ -98,7 +99,7 @@ def run_path(path, feeds):
     out = []
     for i in range(0, n, BATCH):
         args = [np.asarray(feeds[name][i : i + BATCH], np.float32) for name in names]
-        y = path.model(args if len(args) > 1 else args[0], training=False)
+        y = inference.run(path.model, args if len(args) > 1 else args[0])
         out.append(np.clip(np.asarray(keras.ops.convert_to_numpy(y), np.float32), -1.0, 1.0))
     return np.concatenate(out)
 
@@ -186,7 +187,7 @@ def run_outputs(path, feeds):
     outs = None
     for i in range(0, len(feeds[names[0]]), BATCH):
         args = [np.asarray(feeds[name][i : i + BATCH], np.float32) for name in names]
-        y = path.model(args if len(args) > 1 else args[0], training=False)
+        y = inference.run(path.model, args if len(args) > 1 else args[0])
         ys = [np.asarray(keras.ops.convert_to_numpy(t), np.float32) for t in _as_list(y)]
         outs = outs or [[] for _ in ys]
         for out, t in zip(outs, ys):

@@ -1,4 +1,4 @@
-"""Graph-mode inference of a Keras network: the evaluation's single-image paths and its judges.
+"""Graph-mode inference of a Keras network: every path the evaluation measures and its judges.
 
 Called eagerly, a functional model dispatches every layer's ops from Python, one batch at a
 time: the main job's evaluation spent most of its time there. ``run`` traces
@@ -10,13 +10,18 @@ averaged weights swapped in) are the ones it runs.
 
 import weakref
 
+import keras
 import tensorflow as tf
 
 _FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def run(model, x):
-    """``model(x, training=False)`` through a cached graph; ``x`` a tensor or numpy batch."""
+    """``model(x, training=False)`` through a cached graph; ``x`` a tensor, a numpy batch or a
+    list of them (a multi-input model). A callable that is not a Keras layer (a wrapped function)
+    is called as it is, eagerly."""
+    if not isinstance(model, keras.layers.Layer):
+        return model(x, training=False)
     fn = _FUNCTIONS.get(model)
     if fn is None:
         # A weak reference: the cache must not keep a discarded model alive.

@@ -40,3 +40,24 @@ def test_the_cache_does_not_keep_a_discarded_model_alive():
     del model
     gc.collect()
     assert ref() is None
+
+
+def test_run_takes_a_two_input_model_and_passes_plain_callables_through():
+    # StarGAN's G(x, c) and cGAN's (z, class): a list of inputs, as the evaluation feeds them.
+    image, code = keras.Input((4,)), keras.Input((3,))
+    joined = keras.layers.Concatenate()([image, code])
+    model = keras.Model([image, code], keras.layers.Dense(2)(joined))
+    args = [np.ones((5, 4), np.float32), np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1]]]
+    np.testing.assert_allclose(
+        np.asarray(inference.run(model, args)), np.asarray(model(args, training=False)), atol=1e-6
+    )
+
+    calls = []
+
+    def wrapped(x, training=None):
+        calls.append((type(x), training))
+        return x
+
+    assert inference.run(wrapped, args[0]) is args[0]
+    assert calls == [(np.ndarray, False)]
+    assert wrapped not in inference._FUNCTIONS
