@@ -87,21 +87,9 @@ def draw_noise(prior, n, width, seed=NOISE_SEED):
 
 
 def run_path(path, feeds):
-    """The path's model on ``feeds`` ({input name: array}, in declared order), in batches;
-    float32 images clipped to [-1, 1]."""
-    if path.model is None:
-        raise ValueError(
-            f"Path {path.description!r} has no model: conditional and noise paths are measured "
-            "through the model they export."
-        )
-    names = path.input_names()
-    n = len(feeds[names[0]])
-    out = []
-    for i in range(0, n, BATCH):
-        args = [np.asarray(feeds[name][i : i + BATCH], np.float32) for name in names]
-        y = inference.run(path.model, args if len(args) > 1 else args[0])
-        out.append(np.clip(np.asarray(keras.ops.convert_to_numpy(y), np.float32), -1.0, 1.0))
-    return np.concatenate(out)
+    """The output of a one-output path's model on ``feeds`` (see ``run_outputs``)."""
+    (images,) = run_outputs(path, feeds)
+    return images
 
 
 def one_hot(indices, depth):
@@ -181,8 +169,13 @@ def score_generate(path, n, x_test, judge, asked, x_train=None):
 
 
 def run_outputs(path, feeds):
-    """Every output of the path's model on ``feeds``, in declared order and in batches;
-    float32 images clipped to [-1, 1]."""
+    """Every output of the path's model on ``feeds`` ({input name: array}, in declared order),
+    in declared order and in batches; float32 images clipped to [-1, 1]."""
+    if path.model is None:
+        raise ValueError(
+            f"Path {path.description!r} has no model: conditional and noise paths are measured "
+            "through the model they export."
+        )
     names = path.input_names()
     outs = None
     for i in range(0, len(feeds[names[0]]), BATCH):

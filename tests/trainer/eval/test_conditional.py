@@ -402,3 +402,13 @@ def test_untrained_networks_evaluate(
         assert all(0 <= t["domain_accuracy"] <= 1 for t in e["targets"].values())
         assert set(result["classifiers"]) == {"domains", "mnist", "mnist_m"}
     assert not any("not measured" in n for n in result["notes"])
+
+
+@pytest.mark.parametrize("run", [conditional.run_path, conditional.run_outputs])
+def test_a_path_without_a_model_is_refused_by_name(run):
+    path = paths.Path(
+        model=None, inputs=(paths.Noise("z", {"distribution": "normal"}),),
+        outputs=(paths.Image("image"),), exported=False, description="python-only",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="'python-only' has no model"):
+        run(path, {"z": np.zeros((2, 4), np.float32)})
