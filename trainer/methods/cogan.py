@@ -138,6 +138,12 @@ class CoGAN(UDAHead, TranslationModel):
             shape=True,
             choices=NORMS,
         ),
+        "minibatch_stddev": HParam(
+            0,
+            "Group size of ProGAN's minibatch standard deviation, appended to the features the "
+            "discriminators' real/fake head reads (0 = off, the paper's).",
+            shape=True,
+        ),
         "gan_loss": HParam(
             "vanilla",
             "Adversarial loss: vanilla (the paper's), lsgan, hinge or wgan (wgan needs "
@@ -160,6 +166,10 @@ class CoGAN(UDAHead, TranslationModel):
         hp = config.hparams
         if hp.invert_steps < 1 or hp.invert_restarts < 1:
             raise ValueError("--invert_steps and --invert_restarts must be >= 1.")
+        if hp.minibatch_stddev < 0:
+            raise ValueError(
+                f"--minibatch_stddev={hp.minibatch_stddev} must be >= 0 (0 turns it off)."
+            )
 
     def build_networks(self):
         hp, size = self.hp, self.image_size
@@ -178,6 +188,7 @@ class CoGAN(UDAHead, TranslationModel):
             num_classes=hp.num_classes if hp.uda else 0,
             norm=hp.disc_norm,
             patch=False,
+            minibatch_stddev=hp.minibatch_stddev,
         )
 
     def players(self):

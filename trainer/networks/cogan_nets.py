@@ -8,7 +8,7 @@ adaptation, sharing their high-level layers and a classifier head.
 
 import keras
 
-from trainer.layers import make_norm
+from trainer.layers import MinibatchStdDev, make_norm
 from trainer.networks.dcgan import image_head, num_doublings, projection_block, up_block
 
 
@@ -66,6 +66,7 @@ def coupled_discriminators(
     num_classes=0,
     norm="none",
     patch=True,
+    minibatch_stddev=0,
     names=("disc_a", "disc_b"),
 ):
     """D1, D2: image -> {"logits", "features"(, "class_logits")}, optionally sharing layers.
@@ -76,6 +77,8 @@ def coupled_discriminators(
     a 3x3 convolution to one logit per patch (``patch=True``, as UNIT) or a dense layer to one
     logit per image (CoGAN); ``class_logits`` (when ``num_classes > 0``), a dense softmax
     classifier over the flattened features, for domain adaptation. Outputs are float32.
+    ``minibatch_stddev > 0`` appends ProGAN's minibatch standard deviation (over groups of that
+    many images) to the features the ``logits`` head reads, so D sees how alike a batch is.
     """
     if 2**n_layers > image_size // 2:
         raise ValueError(
@@ -97,10 +100,15 @@ def coupled_discriminators(
 
     def heads():
         out = {}
+        stddev = [MinibatchStdDev(minibatch_stddev, name="mbstd")] if minibatch_stddev else []
         if patch:
-            out["logits"] = [keras.layers.Conv2D(1, 3, padding="same", name="logits_conv")]
+            out["logits"] = [
+                *stddev,
+                keras.layers.Conv2D(1, 3, padding="same", name="logits_conv"),
+            ]
         else:
             out["logits"] = [
+                *stddev,
                 keras.layers.Flatten(name="logits_flatten"),
                 keras.layers.Dense(1, name="logits_dense"),
             ]

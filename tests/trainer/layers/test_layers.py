@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from trainer.layers import InstanceNormalization, ReflectionPad2D, ResidualBlock
+from trainer.layers import InstanceNormalization, MinibatchStdDev, ReflectionPad2D, ResidualBlock
 
 
 def _numpy_instance_norm(x, eps=1e-5):
@@ -81,6 +81,41 @@ def test_residual_block_shape_and_channel_check():
         ResidualBlock(4)(x)
 
 
+def _numpy_minibatch_stddev(x, group, eps=1e-8):
+    n = len(x)
+    group = min(group, n) if n % min(group, n) == 0 else n
+    out = np.empty(x.shape[:-1] + (1,), x.dtype)
+    for j in range(n // group):
+        members = x[j :: n // group]  # image j of every group, as ProGAN's reshape takes them
+        stat = np.sqrt(members.var(axis=0) + eps).mean()
+        out[j :: n // group] = stat
+    return np.concatenate([x, out], axis=-1)
+
+
+@pytest.mark.parametrize("n, group", [(8, 4), (6, 4), (3, 4), (4, 1), (1, 4)])
+def test_minibatch_stddev_matches_numpy_reference(n, group):
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(n, 3, 3, 2)) * rng.uniform(0.5, 2, size=(n, 1, 1, 1))).astype("float32")
+    y = keras.ops.convert_to_numpy(MinibatchStdDev(group_size=group)(x))
+    np.testing.assert_allclose(y, _numpy_minibatch_stddev(x, group), rtol=1e-5, atol=1e-6)
+
+
+def test_minibatch_stddev_tells_copies_from_distinct_images():
+    # The point of the feature: a batch of one image repeated has (almost) no spread.
+    x = np.random.default_rng(6).normal(size=(4, 4, 4, 3)).astype("float32")
+    copies = np.repeat(x[:1], 4, axis=0)
+    spread = keras.ops.convert_to_numpy(MinibatchStdDev(4)(x))[..., -1]
+    same = keras.ops.convert_to_numpy(MinibatchStdDev(4)(copies))[..., -1]
+    assert same.max() < 1e-3 < 0.5 < spread.min()
+
+
+def test_minibatch_stddev_rejects_bad_group_and_rank():
+    with pytest.raises(ValueError, match="group_size"):
+        MinibatchStdDev(group_size=0)
+    with pytest.raises(ValueError, match="NHWC"):
+        MinibatchStdDev()(np.zeros((2, 3), "float32"))
+
+
 @pytest.mark.parametrize(
     "layer",
     [
@@ -88,8 +123,9 @@ def test_residual_block_shape_and_channel_check():
         InstanceNormalization(center=True, scale=True, epsilon=1e-3),
         ResidualBlock(4, norm="instance", dropout=0.5),
         ResidualBlock(4, norm="none"),
+        MinibatchStdDev(group_size=2, epsilon=1e-6),
     ],
-    ids=["pad", "norm", "res", "res_nonorm"],
+    ids=["pad", "norm", "res", "res_nonorm", "mbstd"],
 )
 def test_layers_round_trip_through_keras_files(layer, tmp_path):
     inputs = keras.Input((8, 8, 4), name="image")

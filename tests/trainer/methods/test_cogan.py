@@ -40,6 +40,21 @@ def test_discriminators_share_their_last_layers_and_heads(random_batch):
     assert out["logits"].shape == (2, 1) and out["class_logits"].shape == (2, 5)
 
 
+def test_minibatch_stddev_feeds_the_shared_real_fake_head_only(method_config, random_batch):
+    model = build(method_config("cogan", invert_steps=30, minibatch_stddev=2))
+    assert model.disc_a.get_layer("mbstd") is model.disc_b.get_layer("mbstd")
+    # The head reads the features plus the one appended channel; the classifier path is as
+    # without it.
+    assert model.disc_a.get_layer("logits_flatten").input.shape[-1] == (
+        model.disc_a.get_layer("features").output.shape[-1] + 1
+    )
+    model.make_optimizers(total_steps=10)
+    out = model.train_step(random_batch())
+    assert all(np.isfinite(float(v)) for v in out.values())
+    with pytest.raises(ValueError, match="minibatch_stddev"):
+        CoGAN.validate_config(method_config("cogan", minibatch_stddev=-1))
+
+
 @pytest.mark.parametrize("size", [12, 24, 4])
 def test_generator_sizes_must_be_4_times_a_power_of_two(size):
     with pytest.raises(ValueError, match="image_size"):
