@@ -43,10 +43,16 @@ def test_discriminators_share_their_last_layers_and_heads(random_batch):
 def test_minibatch_stddev_feeds_the_shared_real_fake_head_only(method_config, random_batch):
     model = build(method_config("cogan", invert_steps=30, minibatch_stddev=2))
     assert model.disc_a.get_layer("mbstd") is model.disc_b.get_layer("mbstd")
-    # The head reads the features plus the one appended channel; the classifier path is as
-    # without it.
-    assert model.disc_a.get_layer("logits_flatten").input.shape[-1] == (
-        model.disc_a.get_layer("features").output.shape[-1] + 1
+    # The real/fake head reads the features plus the one appended channel; the UDA
+    # classifier head reads the features alone.
+    features = model.disc_a.get_layer("features").output.shape[-1]
+    assert model.disc_a.get_layer("logits_flatten").input.shape[-1] == features + 1
+    d_a, _ = coupled_discriminators(
+        16, filters=4, n_layers=3, shared_layers=2, num_classes=5, patch=False, minibatch_stddev=2
+    )
+    assert (
+        d_a.get_layer("class_flatten").input.shape[-1]
+        == (d_a.get_layer("features").output.shape[-1])
     )
     model.make_optimizers(total_steps=10)
     out = model.train_step(random_batch())
