@@ -35,6 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import results_table  # noqa: E402 - bench/results_table.py, beside this script
 
+from trainer.flagfiles import CONFIG_DIR, flagfile_values  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("methods", [], "Methods to run (default: every registered method).")
 flags.DEFINE_integer(
@@ -81,20 +83,7 @@ flags.DEFINE_multi_string(
     "--methods only the variants run.",
 )
 
-CONFIG_DIR = os.path.join(ROOT, "trainer", "configs")
 KEEP_CHECKPOINTS = 1000
-
-
-def flagfile_values(path):
-    """{flag: value} of the ``--flag=value`` lines of a flagfile."""
-    values = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("--") and "=" in line:
-                key, value = line[2:].split("=", 1)
-                values[key] = value
-    return values
 
 
 def shipped_methods(names=None):

@@ -14,25 +14,17 @@ import os
 import numpy as np
 import pytest
 
-CONFIG_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "trainer", "configs"
-)
+from trainer import flagfiles
+from trainer.flagfiles import CONFIG_DIR
+
 FLAGFILES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONFIG_DIR, "*.flags")))
 STEPS = 2
 MAX_SIZE = 32
 
 
 def read_flags(name):
-    """{flag: value} of a flagfile (``--uda`` -> "true")."""
-    flags = {}
-    with open(os.path.join(CONFIG_DIR, name), encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line.startswith("--"):
-                continue
-            key, _, value = line[2:].partition("=")
-            flags[key] = value if _ else "true"
-    return flags
+    """{flag: value} a shipped flagfile sets, nested flagfiles followed (``--uda`` -> "true")."""
+    return flagfiles.flagfile_values(os.path.join(CONFIG_DIR, name))
 
 
 def default_formats():

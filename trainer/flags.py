@@ -6,16 +6,15 @@ method brings its flags with it. Their flag default is None, meaning "the method
 and the help text lists each method's default.
 """
 
-import os
 import sys
 import textwrap
 
 from absl import flags
 
 from trainer import config as config_lib
+from trainer.flagfiles import CONFIG_DIR, resolve_flagfile_args  # noqa: F401 - part of the API
 
 FLAGS = flags.FLAGS
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 # -- method and data --------------------------------------------------------------------
 flags.DEFINE_string("method", "cyclegan", "Translation method (see trainer/methods/registry.py).")
@@ -160,7 +159,8 @@ HELP_GROUPS = (
 
 _EXTRA_HELP = {
     "flagfile": "A file of flags, one per line; a bare name (cyclegan.flags) resolves to the "
-    "flagfiles shipped in trainer/configs/.",
+    "flagfiles shipped in trainer/configs/. A --flagfile=NAME line includes another file there "
+    "(NAME beside it first); later lines override it.",
     "verbosity": "0 (default): library and TensorFlow log lines go to MODEL_DIR/logs/run.log; "
     "1 or more: they stay on the console.",
 }
@@ -280,34 +280,6 @@ def handle_help(argv):
     sys.stdout.write(text)
     sys.stdout.flush()
     sys.exit(0)
-
-
-def resolve_flagfile_args(argv):
-    """Lets ``--flagfile=NAME`` name a flagfile shipped in trainer/configs/.
-
-    A value that is a path to an existing file is kept; otherwise ``trainer/configs/NAME`` (and
-    NAME + '.flags') is tried, so the shipped configs work from any directory after install.
-    """
-    out = []
-    for arg in argv:
-        for prefix in ("--flagfile=", "-flagfile="):
-            if arg.startswith(prefix):
-                value = arg[len(prefix) :]
-                if not os.path.exists(value):
-                    for candidate in (value, f"{value}.flags"):
-                        shipped = os.path.join(CONFIG_DIR, candidate)
-                        if os.path.exists(shipped):
-                            arg = prefix + shipped
-                            break
-                    else:
-                        shipped = sorted(f for f in os.listdir(CONFIG_DIR) if f.endswith(".flags"))
-                        raise SystemExit(
-                            f"error: flagfile {value!r} is not in the working directory nor among the "
-                            f"shipped configs ({', '.join(shipped)})."
-                        )
-                break
-        out.append(arg)
-    return out
 
 
 def _domain_pair(cls, hparams):

@@ -3,6 +3,7 @@ import os
 import pytest
 from absl import flags
 
+from trainer import flagfiles
 from trainer import flags as flags_lib
 
 FLAGS = flags.FLAGS
@@ -51,6 +52,50 @@ def test_flagfile_in_working_directory_wins(parse, tmp_path, monkeypatch):
 def test_unknown_flagfile_lists_shipped_ones():
     with pytest.raises(SystemExit, match="cyclegan.flags"):
         flags_lib.resolve_flagfile_args(["--flagfile=nope.flags"])
+
+
+def test_nested_flagfile_is_included_in_place_and_later_lines_win(parse, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sub = tmp_path / "recipes"
+    sub.mkdir()
+    # Beside the including file first (not the working directory), then the shipped configs.
+    (sub / "base.flags").write_text("# a comment\n--train_steps=11\n--lr=0.5\n\n")
+    (sub / "long.flags").write_text(
+        "--flagfile=base.flags\n--train_steps=99\n--flagfile=cyclegan.flags\n--lr=0.25\n"
+    )
+    config = parse(f"--flagfile={sub / 'long.flags'}", "--pool_size=3")
+    # cyclegan.flags (shipped) came after --train_steps=99, so its value wins; --lr after it.
+    shipped = flagfiles.flagfile_values(os.path.join(flags_lib.CONFIG_DIR, "cyclegan.flags"))
+    assert config.train.train_steps == int(shipped["train_steps"])
+    assert config.hparams.lr == 0.25 and config.hparams.pool_size == 3
+    values = flagfiles.flagfile_values(str(sub / "long.flags"))
+    assert values["lr"] == "0.25" and values["method"] == "cyclegan"
+
+
+def test_shipped_long_recipes_are_the_main_job_and_what_they_change():
+    values = lambda name: flagfiles.flagfile_values(  # noqa: E731
+        os.path.join(flags_lib.CONFIG_DIR, name)
+    )
+    main = values("unit.flags")
+    for name, changed in [
+        ("unit_long.flags", {"train_steps": "7500"}),
+        ("unit_uda.flags", {"uda": "true", "domain_b": "digits", "train_steps": "3000"}),
+        ("unit_uda_long.flags", {"uda": "true", "train_steps": "10000"}),
+    ]:
+        recipe = values(name)
+        assert changed.items() <= recipe.items(), name
+        network = ("filters", "n_down", "lambda_gan", "lambda_cycle_b", "lr", "jit_compile")
+        assert all(recipe[k] == main[k] for k in network), name
+
+
+def test_flagfile_loops_and_missing_includes_are_named(tmp_path):
+    (tmp_path / "a.flags").write_text("--flagfile=b.flags\n")
+    (tmp_path / "b.flags").write_text("--train_steps=2\n--flagfile=a.flags\n")
+    with pytest.raises(SystemExit, match=r"loop: a.flags -> b.flags -> a.flags"):
+        flags_lib.resolve_flagfile_args([f"--flagfile={tmp_path / 'a.flags'}"])
+    (tmp_path / "c.flags").write_text("--flagfile=nowhere.flags\n")
+    with pytest.raises(SystemExit, match=r"'nowhere.flags' \(included by c.flags\)"):
+        flagfiles.flagfile_values(str(tmp_path / "c.flags"))
 
 
 def test_every_shipped_flagfile_parses(parse):
