@@ -16,7 +16,7 @@ def grey_digits(domain, split):
     if domain == "digits":
         images, labels = digit_domains.domain_arrays("digits", split)
         return images[..., 0], labels
-    return digit_domains.source_digits("mnist", split)
+    return digit_domains.source_digits(domain, split)  # MNIST's, its class splits' own
 
 
 def analytic(target, grey, seed):

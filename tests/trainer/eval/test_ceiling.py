@@ -43,3 +43,12 @@ def test_analytic_renders_each_target_as_it_was_built():
     np.testing.assert_array_equal(digits[..., 2], digit_domains.mnist_as_uci_digits(grey))
     with pytest.raises(ValueError, match="No analytic rendering into 'faces'"):
         ceiling.analytic("faces", grey, 0)
+
+
+def test_grey_digits_are_each_domains_own():
+    grey, labels = ceiling.grey_digits("mnist_5_9", "test")
+    assert labels.min() == 5 and len(grey) == len(labels)
+    mnist, _ = ceiling.grey_digits("mnist_m", "test")
+    np.testing.assert_array_equal(mnist, digit_domains.source_digits("mnist", "test")[0])
+    uci, uci_labels = ceiling.grey_digits("digits", "test")
+    assert uci.shape == (digit_domains.DIGITS_TEST, 32, 32) and uci_labels.max() == 9
