@@ -9,6 +9,14 @@ import os
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
+def _flagfile_value(text):
+    """NAME of a ``--flagfile=NAME`` (or ``-flagfile=NAME``) argument or line, else None."""
+    for prefix in ("--flagfile=", "-flagfile="):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return None
+
+
 def _shipped_or_error(value, where):
     """The path a flagfile name denotes: ``value`` itself if it is a file, else
     trainer/configs/``value`` (or ``value``.flags)."""
@@ -41,16 +49,15 @@ def flagfile_lines(path, _including=()):
             line = raw.strip()
             if not line or line.startswith(("#", "//")):
                 continue
-            for prefix in ("--flagfile=", "-flagfile="):
-                if line.startswith(prefix):
-                    value = os.path.expanduser(line[len(prefix) :].strip())
-                    beside = os.path.join(os.path.dirname(path), value)
-                    where = f" (included by {os.path.basename(path)})"
-                    nested = beside if os.path.isfile(beside) else _shipped_or_error(value, where)
-                    lines.extend(flagfile_lines(nested, (*_including, path)))
-                    break
-            else:
+            value = _flagfile_value(line)
+            if value is None:
                 lines.append(line)
+                continue
+            value = os.path.expanduser(value.strip())
+            beside = os.path.join(os.path.dirname(path), value)
+            where = f" (included by {os.path.basename(path)})"
+            nested = beside if os.path.isfile(beside) else _shipped_or_error(value, where)
+            lines.extend(flagfile_lines(nested, (*_including, path)))
     return lines
 
 
@@ -73,10 +80,6 @@ def resolve_flagfile_args(argv):
     """
     out = []
     for arg in argv:
-        for prefix in ("--flagfile=", "-flagfile="):
-            if arg.startswith(prefix):
-                out.extend(flagfile_lines(_shipped_or_error(arg[len(prefix) :], "")))
-                break
-        else:
-            out.append(arg)
+        value = _flagfile_value(arg)
+        out.extend([arg] if value is None else flagfile_lines(_shipped_or_error(value, "")))
     return out

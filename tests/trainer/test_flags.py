@@ -73,9 +73,9 @@ def test_nested_flagfile_is_included_in_place_and_later_lines_win(parse, tmp_pat
 
 
 def test_shipped_long_recipes_are_the_main_job_and_what_they_change():
-    values = lambda name: flagfiles.flagfile_values(  # noqa: E731
-        os.path.join(flags_lib.CONFIG_DIR, name)
-    )
+    def values(name):
+        return flagfiles.flagfile_values(os.path.join(flags_lib.CONFIG_DIR, name))
+
     main = values("unit.flags")
     for name, changed in [
         ("unit_long.flags", {"train_steps": "7500"}),

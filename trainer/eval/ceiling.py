@@ -48,6 +48,7 @@ def digit_kept_table(domains, data_dir, seed):
         "|---|---|" + "---|" * len(domains) + "---|",
     ]
     ceilings = []
+    sources = {source: grey_digits(source, "test") for source in domains}
     for target in domains:
         judge = classifiers.class_classifier("digits", target, data_dir=data_dir)
         cells, accs = [], []
@@ -55,7 +56,7 @@ def digit_kept_table(domains, data_dir, seed):
             if source == target:
                 cells.append("—")
                 continue
-            grey, labels = grey_digits(source, "test")
+            grey, labels = sources[source]
             acc = float(np.mean(judge.predict(analytic(target, grey, seed)) == labels))
             accs.append(acc)
             cells.append(f"{acc:.3f}")

@@ -1,5 +1,5 @@
-"""trainer/eval/ceiling.py (bench/judge_ceiling.py) draws a faithful translation by hand: each target's own rendering of
-the source's grey digits."""
+"""trainer/eval/ceiling.py (bench/judge_ceiling.py) draws a faithful translation by hand:
+each target's own rendering of the source's grey digits."""
 
 import numpy as np
 import pytest
