@@ -166,13 +166,25 @@ def domain_arrays(domain, split):
         grey = images[idx]
         return np.repeat(grey[..., None], 3, axis=-1), labels[idx]
     grey, labels = source_digits(domain, split)
+    return draw(domain, grey, SEED + (0 if split == "train" else 1)), labels
+
+
+def draw(domain, grey, seed):
+    """RGB uint8 [N, 32, 32, 3]: grey digits [N, 32, 32] drawn the way ``domain`` draws its own.
+
+    A synthetic domain's textures come from ``seed``; ``mnist_inverted`` inverts; ``digits``
+    draws them the UCI way (``mnist_as_uci_digits``); the other domains keep them as they are.
+    ``domain_arrays`` draws every MNIST-based domain with it, and the judges' ceiling
+    (``trainer/eval/ceiling.py``) draws one domain's digits as another's.
+    """
+    _check(domain, "train")
     if domain in SYNTHETIC:
-        rgb = render(domain, grey, SEED + (0 if split == "train" else 1))
-    elif domain == "mnist_inverted":
-        rgb = np.repeat(255 - grey[..., None], 3, axis=-1)
-    else:
-        rgb = np.repeat(grey[..., None], 3, axis=-1)
-    return rgb, labels
+        return render(domain, grey, seed)
+    if domain == "mnist_inverted":
+        grey = 255 - grey
+    elif domain == "digits":
+        grey = mnist_as_uci_digits(grey)
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 class DigitDomains(tfds.core.GeneratorBasedBuilder):

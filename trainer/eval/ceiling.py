@@ -23,19 +23,13 @@ def analytic(target, grey, seed):
     """uint8 RGB [N, 32, 32, 3]: ``grey`` digits rendered the way ``target`` was built."""
     from trainer.data import digit_domains, multi_domain
 
-    rgb = lambda g: np.repeat(g[..., None], 3, axis=-1)  # noqa: E731
-    if target in digit_domains.SYNTHETIC:
-        return digit_domains.render(target, grey, seed)
-    if target == "mnist_inverted":
-        return rgb(255 - grey)
-    if target == "digits":
-        return rgb(digit_domains.mnist_as_uci_digits(grey))
     if target in multi_domain.DERIVATIONS:
         derive = multi_domain.DERIVATIONS[target]
-        return np.stack([derive(image).numpy() for image in rgb(grey)]).astype(np.uint8)
-    if target in ("mnist", "mnist_0_4", "mnist_5_9"):
-        return rgb(grey)
-    raise ValueError(f"No analytic rendering into {target!r}.")
+        rgb = np.repeat(grey[..., None], 3, axis=-1)
+        return np.stack([derive(image).numpy() for image in rgb]).astype(np.uint8)
+    if target not in digit_domains.DOMAINS:
+        raise ValueError(f"No analytic rendering into {target!r}.")
+    return digit_domains.draw(target, grey, seed)
 
 
 def digit_kept_table(domains, data_dir, seed):
