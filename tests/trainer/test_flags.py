@@ -88,6 +88,18 @@ def test_shipped_long_recipes_are_the_main_job_and_what_they_change():
         assert all(recipe[k] == main[k] for k in network), name
 
 
+def test_cyclegan_long_is_cyclegan_at_half_width_for_longer():
+    def values(name):
+        return flagfiles.flagfile_values(os.path.join(flags_lib.CONFIG_DIR, name))
+
+    base, recipe = values("cyclegan.flags"), values("cyclegan_long.flags")
+    assert {"filters": "16", "train_steps": "7000"}.items() <= recipe.items()
+    assert base["filters"] == "32"
+    same = ("method", "domain_a", "domain_b", "batch_size", "gen_blocks", "disc_layers")
+    same += ("lambda_cycle", "lambda_identity", "pool_size", "lr")
+    assert all(recipe[k] == base[k] for k in same)
+
+
 def test_flagfile_loops_and_missing_includes_are_named(tmp_path):
     (tmp_path / "a.flags").write_text("--flagfile=b.flags\n")
     (tmp_path / "b.flags").write_text("--train_steps=2\n--flagfile=a.flags\n")
