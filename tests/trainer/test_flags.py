@@ -65,34 +65,33 @@ def test_nested_flagfile_is_included_in_place_and_later_lines_win(parse, tmp_pat
     )
     config = parse(f"--flagfile={sub / 'long.flags'}", "--pool_size=3")
     # cyclegan.flags (shipped) came after --train_steps=99, so its value wins; --lr after it.
-    shipped = flagfiles.flagfile_values(os.path.join(flags_lib.CONFIG_DIR, "cyclegan.flags"))
+    shipped = shipped_values("cyclegan.flags")
     assert config.train.train_steps == int(shipped["train_steps"])
     assert config.hparams.lr == 0.25 and config.hparams.pool_size == 3
     values = flagfiles.flagfile_values(str(sub / "long.flags"))
     assert values["lr"] == "0.25" and values["method"] == "cyclegan"
 
 
-def test_shipped_long_recipes_are_the_main_job_and_what_they_change():
-    def values(name):
-        return flagfiles.flagfile_values(os.path.join(flags_lib.CONFIG_DIR, name))
+def shipped_values(name):
+    """{flag: value} of a shipped flagfile, nested flagfiles followed."""
+    return flagfiles.flagfile_values(os.path.join(flags_lib.CONFIG_DIR, name))
 
-    main = values("unit.flags")
+
+def test_shipped_long_recipes_are_the_main_job_and_what_they_change():
+    main = shipped_values("unit.flags")
     for name, changed in [
         ("unit_long.flags", {"train_steps": "7500"}),
         ("unit_uda.flags", {"uda": "true", "domain_b": "digits", "train_steps": "3000"}),
         ("unit_uda_long.flags", {"uda": "true", "train_steps": "10000"}),
     ]:
-        recipe = values(name)
+        recipe = shipped_values(name)
         assert changed.items() <= recipe.items(), name
         network = ("filters", "n_down", "lambda_gan", "lambda_cycle_b", "lr", "jit_compile")
         assert all(recipe[k] == main[k] for k in network), name
 
 
 def test_cyclegan_long_is_cyclegan_at_half_width_for_longer():
-    def values(name):
-        return flagfiles.flagfile_values(os.path.join(flags_lib.CONFIG_DIR, name))
-
-    base, recipe = values("cyclegan.flags"), values("cyclegan_long.flags")
+    base, recipe = shipped_values("cyclegan.flags"), shipped_values("cyclegan_long.flags")
     assert {"filters": "16", "train_steps": "7000"}.items() <= recipe.items()
     assert base["filters"] == "32"
     same = ("method", "domain_a", "domain_b", "batch_size", "gen_blocks", "disc_layers")
