@@ -150,10 +150,11 @@ def source_digits(domain, split):
     return grey, labels
 
 
-def _check(domain, split):
+def _check(domain, split=None):
+    """A clear error for an unknown domain, or for an unknown split when one is given."""
     if domain not in _DOMAINS:
         raise ValueError(f"Unknown digit domain {domain!r}: choose one of {', '.join(DOMAINS)}.")
-    if split not in ("train", "test"):
+    if split is not None and split not in ("train", "test"):
         raise ValueError(f"Unknown split {split!r}: digit domains have train and test.")
 
 
@@ -177,7 +178,7 @@ def draw(domain, grey, seed):
     ``domain_arrays`` draws every MNIST-based domain with it, and the judges' ceiling
     (``trainer/eval/ceiling.py``) draws one domain's digits as another's.
     """
-    _check(domain, "train")
+    _check(domain)
     if domain in SYNTHETIC:
         return render(domain, grey, seed)
     if domain == "mnist_inverted":
