@@ -527,9 +527,8 @@ def finish(state):
     if latest is None or not latest.endswith(f"-{final_step}"):
         state.manager.save(checkpoint_number=final_step)
     if state.chief and state.sample_batch is not None:
-        if final_step != state.start_step or not io_utils.exists(
-            sample_path(state.model_dir, final_step)
-        ):
+        # The sample action has written the grid when the last step was one of its steps.
+        if not io_utils.exists(sample_path(state.model_dir, final_step)):
             write_samples(
                 state.model, state.sample_batch, state.model_dir, final_step, state.writer
             )

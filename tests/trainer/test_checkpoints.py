@@ -217,6 +217,20 @@ def test_temporaries_of_killed_saves_are_cleaned_and_a_lost_grid_rewritten(
     assert sorted(os.listdir(run_copy / "samples")) == ["step_000002.png", "step_000004.png"]
 
 
+def test_each_sample_grid_is_written_once(digits_data_dir, run_copy, monkeypatch):
+    # The sample action writes the last step's grid; the end of the run does not write it again.
+    written = []
+    real = train_lib.write_samples
+
+    def counting(model, batch, model_dir, step, writer):
+        written.append(int(step))
+        return real(model, batch, model_dir, step, writer)
+
+    monkeypatch.setattr(train_lib, "write_samples", counting)
+    train(digits_data_dir, run_copy, "--train_steps=8", "--pool_size=2")
+    assert written == [6, 8]
+
+
 # -- one trainer per model dir -------------------------------------------------------------------
 
 
