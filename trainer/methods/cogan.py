@@ -4,6 +4,9 @@ discriminators share their last, so one noise vector z draws a pair of correspon
 Cross-domain translation follows the paper: invert g1 for a given x_a,
 z* = argmin_z L(g1(z), x_a) with L-BFGS, then x_ab = g2(z*) (``translate``). ``--uda`` adds a
 softmax head on the shared discriminator layers, trained with source labels (``classify``).
+``--lambda_feat`` adds the coupling term of the paper's released domain-adaptation code, which
+the paper does not describe: D1's and D2's top features of one generated pair are pulled
+together in D's update (``pair_feature_distance``).
 """
 
 import weakref
@@ -150,6 +153,15 @@ class CoGAN(UDAHead, TranslationModel):
             "--gradient_penalty or --clip_weights).",
             choices=GAN_LOSSES,
         ),
+        "lambda_feat": HParam(
+            0.0,
+            "Weight of the squared distance (summed over D's top features, averaged over the "
+            "batch) between D1's features of g1(z) and D2's of g2(z), in D's update: the "
+            "coupling term of the paper's released domain-adaptation code (weight 0.01 "
+            "there), which makes the per-domain first layers map a corresponding pair to one "
+            "shared feature, so the --uda head reads the target as it reads the source. "
+            "0 = off.",
+        ),
         "invert_steps": HParam(100, "L-BFGS iterations when inverting g1/g2 for translation."),
         "invert_restarts": HParam(
             1, "Random starts per image for the inversion; the best fit is kept."
@@ -218,6 +230,8 @@ class CoGAN(UDAHead, TranslationModel):
                 **self.adversarial_terms("a", self.disc_a, x_a, fake_a),
                 **self.adversarial_terms("b", self.disc_b, x_b, fake_b),
             }
+            if hp.lambda_feat > 0:
+                terms["feat"] = (hp.lambda_feat, self.pair_feature_distance(fake_a, fake_b))
             if hp.uda:
                 y_a = batch["y_a"]
                 logits = self.disc_a(x_a, training=True)["class_logits"]
@@ -226,6 +240,12 @@ class CoGAN(UDAHead, TranslationModel):
             disc_loss, disc_logs = self.weighted_loss("disc_loss", terms)
         self.step("disc", tape, disc_loss)
         return {**logs, **disc_logs, **metrics}
+
+    def pair_feature_distance(self, x_a, x_b):
+        """Per pair: sum over D's top features of (D1(x_a) - D2(x_b))^2 ([B])."""
+        f_a = self.disc_a(x_a, training=True)["features"]
+        f_b = self.disc_b(x_b, training=True)["features"]
+        return tf.reduce_sum(tf.square(f_a - f_b), axis=[1, 2, 3])
 
     # -- inference ------------------------------------------------------------------------
     def translation_paths(self):

@@ -211,3 +211,39 @@ def test_classify_needs_uda_and_bad_settings_are_named(method_config, random_bat
     CoGAN.validate_config(method_config("cogan", gan_loss="wgan", clip_weights=0.01))
     with pytest.raises(ValueError, match="invert_loss"):
         CoGAN.validate_config(method_config("cogan", invert_steps=30, invert_loss="huber"))
+
+
+def test_the_coupling_term_pulls_the_features_of_a_generated_pair_together(
+    method_config, random_batch
+):
+    def trained(lambda_feat):
+        keras.utils.set_random_seed(0)
+        model = build(method_config("cogan", invert_steps=30, lambda_feat=lambda_feat, lr=2e-3))
+        model.make_optimizers(total_steps=100)
+        step = tf.function(model.train_step)
+        logs = [step(random_batch()) for _ in range(20)]
+        return model, logs[-1]
+
+    coupled, logs = trained(10.0)
+    assert np.isfinite(float(logs["feat"]))
+    z = coupled.sample_z(4)
+    x_a, x_b = coupled.gen_a(z, training=False), coupled.gen_b(z, training=False)
+    f_a = coupled.disc_a(x_a, training=True)["features"].numpy()
+    f_b = coupled.disc_b(x_b, training=True)["features"].numpy()
+    np.testing.assert_allclose(
+        coupled.pair_feature_distance(x_a, x_b), ((f_a - f_b) ** 2).sum(axis=(1, 2, 3)), rtol=1e-5
+    )
+    free, logs = trained(0.0)
+    assert "feat" not in logs
+
+    def distance(model):
+        # Relative to the features' size: D's update could shrink every feature instead.
+        x_a, x_b = model.gen_a(z, training=False), model.gen_b(z, training=False)
+        f_a = model.disc_a(x_a, training=True)["features"]
+        return float(
+            tf.reduce_mean(model.pair_feature_distance(x_a, x_b))
+            / tf.reduce_mean(tf.reduce_sum(tf.square(f_a), axis=[1, 2, 3]))
+        )
+
+    # D's update makes the per-domain first layers map one z's pair to one feature.
+    assert distance(coupled) < 0.5 * distance(free), (distance(coupled), distance(free))
