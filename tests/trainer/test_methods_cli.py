@@ -58,13 +58,23 @@ def test_unit_trains_exports_onnx_and_resumes(digits_data_dir, tmp_path, run_mod
 @pytest.mark.slow
 def test_cogan_with_uda_trains_and_resumes(digits_data_dir, tmp_path, run_module):
     model_dir = tmp_path / "cogan"
-    out = train(run_module, "cogan", digits_data_dir, model_dir, "--uda").stdout
+    out = train(
+        run_module, "cogan", digits_data_dir, model_dir, "--uda", "--disc_norm=layer"
+    ).stdout
     assert "Trained to step 4" in out
     assert latest_step(model_dir) == 4
     config = json.loads((model_dir / "config.json").read_text())
     assert config["hparams"]["uda"] is True and config["hparams"]["latent_dim"] == 8
 
-    out = train(run_module, "cogan", digits_data_dir, model_dir, "--uda", "--train_steps=6").stdout
+    out = train(
+        run_module,
+        "cogan",
+        digits_data_dir,
+        model_dir,
+        "--uda",
+        "--disc_norm=layer",
+        "--train_steps=6",
+    ).stdout
     assert "(step 4)" in out and latest_step(model_dir) == 6
     # The classifier head is part of the network shape: a run without it is refused.
     proc = train(run_module, "cogan", digits_data_dir, model_dir, "--train_steps=8", check=False)

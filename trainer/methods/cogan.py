@@ -170,6 +170,7 @@ class CoGAN(UDAHead, TranslationModel):
             "l2", "Inversion objective L(g(z), x): l2 or l1.", choices=tuple(INVERT_LOSSES)
         ),
     }
+    UDA_HPARAMS = {"uda": True, "disc_norm": "layer"}
     SMOKE_HPARAMS = {"filters": 4, "latent_dim": 8, "disc_layers": 2, "invert_steps": 5}
 
     @classmethod
@@ -178,6 +179,14 @@ class CoGAN(UDAHead, TranslationModel):
         hp = config.hparams
         if hp.invert_steps < 1 or hp.invert_restarts < 1:
             raise ValueError("--invert_steps and --invert_restarts must be >= 1.")
+        if hp.uda and hp.disc_norm == "batch":
+            raise ValueError(
+                "--uda with --disc_norm=batch: the --uda head reads D's shared layers, whose "
+                "batch-norm moving averages mix both domains and real and generated batches, "
+                "so at inference it takes almost every target image for one class (0.09 on "
+                "mnist -> digits, bench/RESULTS.md). Use --disc_norm=layer (cogan_uda.flags) "
+                "or --disc_norm=none."
+            )
         if hp.minibatch_stddev < 0:
             raise ValueError(
                 f"--minibatch_stddev={hp.minibatch_stddev} must be >= 0 (0 turns it off)."

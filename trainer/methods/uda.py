@@ -24,6 +24,9 @@ class UDAHead:
         "lambda_cls": HParam(1.0, "Weight of the --uda classification loss on source images."),
     }
 
+    # What switching the head on takes: --uda, and whatever validate_config asks for with it.
+    UDA_HPARAMS: ClassVar[dict] = {"uda": True}
+
     def classify(self, x, domain="b"):
         """Class logits [B, num_classes] of images of ``domain`` ("a" or "b") from the head."""
         if not self.hp.uda:

@@ -184,7 +184,15 @@ def test_uda_head_learns_source_labels_above_chance(method_config):
         x[i, r * 8 : r * 8 + 8, col * 8 : col * 8 + 8] = 1.0
     x += rng.normal(0, 0.1, x.shape).astype("float32")
     model = build(
-        method_config("cogan", invert_steps=30, batch_size=n, uda=True, num_classes=4, lr=2e-3)
+        method_config(
+            "cogan",
+            invert_steps=30,
+            batch_size=n,
+            uda=True,
+            num_classes=4,
+            lr=2e-3,
+            disc_norm="layer",
+        )
     )
     model.make_optimizers(total_steps=1000)
     batch = {
@@ -211,6 +219,11 @@ def test_classify_needs_uda_and_bad_settings_are_named(method_config, random_bat
     CoGAN.validate_config(method_config("cogan", gan_loss="wgan", clip_weights=0.01))
     with pytest.raises(ValueError, match="invert_loss"):
         CoGAN.validate_config(method_config("cogan", invert_steps=30, invert_loss="huber"))
+    # Batch norm's moving averages in the shared layers mix the domains: the head then reads
+    # every target image as one class at inference.
+    with pytest.raises(ValueError, match="--uda with --disc_norm=batch.*--disc_norm=layer"):
+        CoGAN.validate_config(method_config("cogan", uda=True, disc_norm="batch"))
+    CoGAN.validate_config(method_config("cogan", uda=True, disc_norm="layer"))
 
 
 def test_the_coupling_term_pulls_the_features_of_a_generated_pair_together(

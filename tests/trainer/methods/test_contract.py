@@ -44,7 +44,7 @@ KNOWN_CAPABILITIES = base.KNOWN_CAPABILITIES
 def with_capabilities(cls):
     """Hyperparameters that switch on what the method can do (e.g. --uda), so the checks
     see every network it can build."""
-    return {"uda": True} if "uda" in cls.CAPABILITIES else {}
+    return dict(cls.UDA_HPARAMS) if "uda" in cls.CAPABILITIES else {}
 
 
 def variables_of(networks):
