@@ -4,7 +4,7 @@ discriminators share their last, so one noise vector z draws a pair of correspon
 Cross-domain translation follows the paper: invert g1 for a given x_a,
 z* = argmin_z L(g1(z), x_a) with L-BFGS, then x_ab = g2(z*) (``translate``). ``--uda`` adds a
 softmax head on the shared discriminator layers, trained with source labels (``classify``).
-``--lambda_feat`` adds the coupling term of the paper's released domain-adaptation code, which
+``--lambda_pair_feat`` adds the coupling term of the paper's released domain-adaptation code, which
 the paper does not describe: D1's and D2's top features of one generated pair are pulled
 together in D's update (``pair_feature_distance``).
 """
@@ -153,7 +153,7 @@ class CoGAN(UDAHead, TranslationModel):
             "--gradient_penalty or --clip_weights).",
             choices=GAN_LOSSES,
         ),
-        "lambda_feat": HParam(
+        "lambda_pair_feat": HParam(
             0.0,
             "Weight of the squared distance (summed over D's top features, averaged over the "
             "batch) between D1's features of g1(z) and D2's of g2(z), in D's update: the "
@@ -239,8 +239,11 @@ class CoGAN(UDAHead, TranslationModel):
                 **self.adversarial_terms("a", self.disc_a, x_a, fake_a),
                 **self.adversarial_terms("b", self.disc_b, x_b, fake_b),
             }
-            if hp.lambda_feat > 0:
-                terms["feat"] = (hp.lambda_feat, self.pair_feature_distance(fake_a, fake_b))
+            if hp.lambda_pair_feat > 0:
+                terms["pair_feat"] = (
+                    hp.lambda_pair_feat,
+                    self.pair_feature_distance(fake_a, fake_b),
+                )
             if hp.uda:
                 y_a = batch["y_a"]
                 logits = self.disc_a(x_a, training=True)["class_logits"]

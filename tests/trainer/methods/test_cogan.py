@@ -229,16 +229,18 @@ def test_classify_needs_uda_and_bad_settings_are_named(method_config, random_bat
 def test_the_coupling_term_pulls_the_features_of_a_generated_pair_together(
     method_config, random_batch
 ):
-    def trained(lambda_feat):
+    def trained(lambda_pair_feat):
         keras.utils.set_random_seed(0)
-        model = build(method_config("cogan", invert_steps=30, lambda_feat=lambda_feat, lr=2e-3))
+        model = build(
+            method_config("cogan", invert_steps=30, lambda_pair_feat=lambda_pair_feat, lr=2e-3)
+        )
         model.make_optimizers(total_steps=100)
         step = tf.function(model.train_step)
         logs = [step(random_batch()) for _ in range(20)]
         return model, logs[-1]
 
     coupled, logs = trained(10.0)
-    assert np.isfinite(float(logs["feat"]))
+    assert np.isfinite(float(logs["pair_feat"]))
     z = coupled.sample_z(4)
     x_a, x_b = coupled.gen_a(z, training=False), coupled.gen_b(z, training=False)
     f_a = coupled.disc_a(x_a, training=True)["features"].numpy()
@@ -247,7 +249,7 @@ def test_the_coupling_term_pulls_the_features_of_a_generated_pair_together(
         coupled.pair_feature_distance(x_a, x_b), ((f_a - f_b) ** 2).sum(axis=(1, 2, 3)), rtol=1e-5
     )
     free, logs = trained(0.0)
-    assert "feat" not in logs
+    assert "pair_feat" not in logs
 
     def distance(model):
         # Relative to the features' size: D's update could shrink every feature instead.
