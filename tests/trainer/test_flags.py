@@ -159,3 +159,12 @@ def test_help_groups_hold_every_project_flag():
         for key, spec in cls.hparam_specs().items():
             shown = f"--{key}={spec.default}\n" if spec.default not in (None, "") else f"--{key}\n"
             assert shown in section + "\n" or shown in shared + "\n", (method, shown)
+
+
+def test_cogan_long_is_cogan_uda_for_the_released_codes_length():
+    base, recipe = shipped_values("cogan_uda.flags"), shipped_values("cogan_long.flags")
+    assert {"train_steps": "10000", "uda": "true", "domain_b": "digits"}.items() <= recipe.items()
+    assert base["train_steps"] == "3000"
+    same = ("method", "domain_a", "batch_size", "filters", "disc_norm", "lambda_pair_feat")
+    same += ("lambda_cls", "lr", "invert_steps")
+    assert all(recipe[k] == base[k] for k in same)
