@@ -141,6 +141,14 @@ class CoGAN(UDAHead, TranslationModel):
             shape=True,
             choices=NORMS,
         ),
+        "disc_domain_norm": HParam(
+            False,
+            "Give each discriminator its own --disc_norm layers in the layers D1 and D2 share "
+            "(the convolutions stay shared): domain-specific batch norm (Chang et al. 2019). "
+            "With --disc_norm=batch each domain then keeps its own moving averages, which is "
+            "what lets --uda read target images with batch norm.",
+            shape=True,
+        ),
         "minibatch_stddev": HParam(
             0,
             "Group size of ProGAN's minibatch standard deviation, appended to the features the "
@@ -179,13 +187,13 @@ class CoGAN(UDAHead, TranslationModel):
         hp = config.hparams
         if hp.invert_steps < 1 or hp.invert_restarts < 1:
             raise ValueError("--invert_steps and --invert_restarts must be >= 1.")
-        if hp.uda and hp.disc_norm == "batch":
+        if hp.uda and hp.disc_norm == "batch" and not hp.disc_domain_norm:
             raise ValueError(
                 "--uda with --disc_norm=batch: the --uda head reads D's shared layers, whose "
                 "batch-norm moving averages mix both domains and real and generated batches, "
                 "so at inference it takes almost every target image for one class (0.09 on "
-                "mnist -> digits, bench/RESULTS.md). Use --disc_norm=layer (cogan_uda.flags) "
-                "or --disc_norm=none."
+                "mnist -> digits, bench/RESULTS.md). Use --disc_norm=layer (cogan_uda.flags), "
+                "--disc_norm=none, or keep batch norm per domain with --disc_domain_norm."
             )
         if hp.minibatch_stddev < 0:
             raise ValueError(
@@ -210,6 +218,7 @@ class CoGAN(UDAHead, TranslationModel):
             norm=hp.disc_norm,
             patch=False,
             minibatch_stddev=hp.minibatch_stddev,
+            domain_norm=hp.disc_domain_norm,
         )
 
     def players(self):

@@ -67,6 +67,7 @@ def coupled_discriminators(
     norm="none",
     patch=True,
     minibatch_stddev=0,
+    domain_norm=False,
     names=("disc_a", "disc_b"),
 ):
     """D1, D2: image -> {"logits", "features"(, "class_logits")}, optionally sharing layers.
@@ -79,6 +80,9 @@ def coupled_discriminators(
     classifier over the flattened features, for domain adaptation. Outputs are float32.
     ``minibatch_stddev > 0`` appends ProGAN's minibatch standard deviation (over groups of that
     many images) to the features the ``logits`` head reads, so D sees how alike a batch is.
+    ``domain_norm=True`` gives each discriminator its own normalization layers in the shared
+    layers (their convolutions stay shared): domain-specific batch norm (Chang et al. 2019), so
+    batch statistics, moving averages and scale/offset are per domain.
     """
     if 2**n_layers > image_size // 2:
         raise ValueError(
@@ -88,15 +92,17 @@ def coupled_discriminators(
     if not 0 <= shared_layers <= n_layers:
         raise ValueError(f"shared_layers={shared_layers} must be between 0 and {n_layers}.")
 
+    def block_norm(i):
+        # No normalization on the first layer, as in DCGAN/PatchGAN.
+        return make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
+
     def conv_block(i):
         width = filters * min(2**i, 8)
-        block = [keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}")]
-        # No normalization on the first layer, as in DCGAN/PatchGAN.
-        layer = make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
-        if layer is not None:
-            block.append(layer)
-        block.append(keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu"))
-        return block
+        return [
+            keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}"),
+            block_norm(i),
+            keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu"),
+        ]
 
     def heads():
         out = {}
@@ -125,7 +131,8 @@ def coupled_discriminators(
 
     def apply(layers, x):
         for layer in layers:
-            x = layer(x)
+            if layer is not None:
+                x = layer(x)
         return x
 
     discriminators = []
@@ -134,8 +141,8 @@ def coupled_discriminators(
         x = inputs
         for i in range(first_shared):
             x = apply(conv_block(i), x)
-        for block in shared_convs:
-            x = apply(block, x)
+        for i, (conv, shared_norm, act) in enumerate(shared_convs, first_shared):
+            x = apply([conv, block_norm(i) if domain_norm else shared_norm, act], x)
         outputs = {
             "features": keras.layers.Activation("linear", dtype="float32", name="features")(x)
         }

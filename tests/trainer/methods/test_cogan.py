@@ -40,6 +40,35 @@ def test_discriminators_share_their_last_layers_and_heads(random_batch):
     assert out["logits"].shape == (2, 1) and out["class_logits"].shape == (2, 5)
 
 
+def test_domain_norm_shares_the_convolutions_and_keeps_statistics_per_domain():
+    d_a, d_b = coupled_discriminators(
+        16, filters=4, n_layers=3, shared_layers=2, norm="batch", patch=False, domain_norm=True
+    )
+    for name in ("conv1", "conv2", "logits_dense"):
+        assert d_a.get_layer(name) is d_b.get_layer(name)
+    for name in ("conv1_norm", "conv2_norm"):
+        assert d_a.get_layer(name) is not d_b.get_layer(name)
+    # Training D1 on bright images and D2 on dark ones moves each domain's moving averages
+    # toward its own images only; with one shared norm both would see both.
+    bright, dark = tf.fill((4, 16, 16, 3), 0.9), tf.fill((4, 16, 16, 3), -0.9)
+    for _ in range(20):
+        d_a(bright + tf.random.normal((4, 16, 16, 3), stddev=0.1, seed=1), training=True)
+        d_b(dark + tf.random.normal((4, 16, 16, 3), stddev=0.1, seed=2), training=True)
+    mean_a = d_a.get_layer("conv1_norm").moving_mean.numpy()
+    mean_b = d_b.get_layer("conv1_norm").moving_mean.numpy()
+    assert np.abs(mean_a - mean_b).max() > 0.05
+    # The extra variables are exactly the second domain's two norm layers (gamma, beta and
+    # the two moving statistics each).
+    shared_a, shared_b = coupled_discriminators(
+        16, filters=4, n_layers=3, shared_layers=2, norm="batch", patch=False
+    )
+
+    def distinct(*models):
+        return len({id(v) for m in models for v in m.weights})
+
+    assert distinct(d_a, d_b) - distinct(shared_a, shared_b) == 2 * 4
+
+
 def test_minibatch_stddev_feeds_the_shared_real_fake_head_only(method_config, random_batch):
     model = build(method_config("cogan", invert_steps=30, minibatch_stddev=2))
     assert model.disc_a.get_layer("mbstd") is model.disc_b.get_layer("mbstd")
@@ -172,8 +201,13 @@ def test_paths_sample_pairs_from_one_code(method_config):
     assert [t.name for t in paths["z2b"].inputs] == ["z"]
 
 
-def test_uda_head_learns_source_labels_above_chance(method_config):
-    """A tiny run on a fixed labelled batch: the head on the shared D layers learns labels."""
+@pytest.mark.parametrize(
+    "norm", [{"disc_norm": "layer"}, {"disc_norm": "batch", "disc_domain_norm": True}]
+)
+def test_uda_head_learns_source_labels_above_chance(method_config, norm):
+    """A tiny run on a fixed labelled batch: the head on the shared D layers learns labels,
+    and reads them in inference mode (with per-domain batch norm, through D1's own moving
+    averages)."""
     tf.random.set_seed(0)
     rng = np.random.default_rng(0)
     n, size = 16, 16
@@ -191,7 +225,7 @@ def test_uda_head_learns_source_labels_above_chance(method_config):
             uda=True,
             num_classes=4,
             lr=2e-3,
-            disc_norm="layer",
+            **norm,
         )
     )
     model.make_optimizers(total_steps=1000)
@@ -224,6 +258,9 @@ def test_classify_needs_uda_and_bad_settings_are_named(method_config, random_bat
     with pytest.raises(ValueError, match="--uda with --disc_norm=batch.*--disc_norm=layer"):
         CoGAN.validate_config(method_config("cogan", uda=True, disc_norm="batch"))
     CoGAN.validate_config(method_config("cogan", uda=True, disc_norm="layer"))
+    CoGAN.validate_config(
+        method_config("cogan", uda=True, disc_norm="batch", disc_domain_norm=True)
+    )
 
 
 def test_the_coupling_term_pulls_the_features_of_a_generated_pair_together(
