@@ -145,8 +145,10 @@ class CoGAN(UDAHead, TranslationModel):
             False,
             "Give each discriminator its own --disc_norm layers in the layers D1 and D2 share "
             "(the convolutions stay shared): domain-specific batch norm (Chang et al. 2019). "
-            "With --disc_norm=batch each domain then keeps its own moving averages, which is "
-            "what lets --uda read target images with batch norm.",
+            "With --disc_norm=batch each domain then keeps its own moving averages, so --uda "
+            "may use batch norm. On mnist -> mnist_m it kept the samples diverse but the pair "
+            "apart (correspondence 0.13, head 0.18; bench/RESULTS.md): cogan_uda.flags keeps "
+            "layer norm.",
             shape=True,
         ),
         "minibatch_stddev": HParam(
