@@ -96,11 +96,11 @@ def coupled_discriminators(
         # No normalization on the first layer, as in DCGAN/PatchGAN.
         return make_norm(norm, name=f"conv{i}_norm") if i > 0 else None
 
-    def conv_block(i):
+    def conv_block(i, with_norm=True):
         width = filters * min(2**i, 8)
         return [
             keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i}"),
-            block_norm(i),
+            block_norm(i) if with_norm else None,
             keras.layers.LeakyReLU(0.2, name=f"conv{i}_lrelu"),
         ]
 
@@ -126,7 +126,8 @@ def coupled_discriminators(
         return out
 
     first_shared = n_layers - shared_layers
-    shared_convs = [conv_block(i) for i in range(first_shared, n_layers)]
+    # With domain_norm each discriminator builds its own norm layers below.
+    shared_convs = [conv_block(i, with_norm=not domain_norm) for i in range(first_shared, n_layers)]
     shared_heads = heads() if shared_layers else None
 
     def apply(layers, x):
