@@ -53,8 +53,9 @@ def test_flagfiles_are_found():
 
 
 def prepare_multi_domain_judges(flags, data_dir):
-    """Tiny judges for a multi-domain flagfile's domains (a class judge per domain, derived
-    style domains using their base's, and the all-domain judge), so its evaluation loads them."""
+    """Tiny judges for a multi-domain flagfile's domains (the all-domain judge, and a class
+    judge per domain, derived style domains using their base's, or the cross-writer judge when
+    the domains mix both sets of writers), so its evaluation loads them."""
     from trainer.data import multi_domain
     from trainer.eval import classifiers
 
@@ -66,10 +67,13 @@ def prepare_multi_domain_judges(flags, data_dir):
     if not domains:
         return
     tiny = dict(data_dir=data_dir, epochs=1, train_limit=256)
+    classifiers.domains_classifier("digits", domains, **tiny)
+    if classifiers.needs_cross_writer_judge("digits", domains):
+        classifiers.cross_writer_classifier(domains, **tiny)  # reads every target's digits
+        return
     for domain in domains:
         base = classifiers.derived_base("digits", domain) or domain
         classifiers.class_classifier("digits", base, **tiny)
-    classifiers.domains_classifier("digits", domains, **tiny)
 
 
 @pytest.mark.slow

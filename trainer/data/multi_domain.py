@@ -21,6 +21,7 @@ Training draws every domain equally often (seeded), whatever its size; evaluatio
 domain once, in label order.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from trainer.data import labeled
@@ -45,6 +46,15 @@ DERIVATIONS = {
     "mnist_thick": lambda image: _morph(image, grow=True),
     "mnist_thin": lambda image: _morph(image, grow=False),
 }
+
+
+def derive_arrays(name, images):
+    """uint8 numpy images [N, H, W, C] drawn as the derived style ``name`` (``DERIVATIONS``,
+    the rendering the data pipeline applies image by image)."""
+    derive = DERIVATIONS[name]
+    if len(images) == 0:
+        return np.asarray(images, np.uint8)
+    return np.stack([np.asarray(derive(image)) for image in images]).astype(np.uint8)
 
 
 def parse_groups(text):

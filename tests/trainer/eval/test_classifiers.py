@@ -242,3 +242,71 @@ def test_domains_classifier_needs_distinct_domains(digits_data_dir, tmp_path):
             classifiers.domains_classifier(
                 "digits", domains, data_dir=digits_data_dir, cache_root=str(tmp_path)
             )
+
+
+def test_cross_writer_judge_is_for_digit_domains_of_both_writer_sets(digits_data_dir, tmp_path):
+    need = classifiers.needs_cross_writer_judge
+    assert need("digits", ("mnist", "digits")) and need("digits", ("digits", "mnist_thick"))
+    assert not need("digits", ("mnist", "mnist_m", "mnist_thick"))  # MNIST's writers only
+    assert not need("digits", ("digits",)) and not need("folder", ("mnist", "digits"))
+    assert not need("digits", ("digits", "faces"))
+    with pytest.raises(ValueError, match="both writer sets"):
+        classifiers.cross_writer_classifier(
+            ("mnist", "mnist_m"), data_dir=digits_data_dir, cache_root=str(tmp_path)
+        )
+
+
+def test_cross_writer_judge_reads_both_writer_sets_in_every_style(
+    digits_data_dir, tmp_path, monkeypatch
+):
+    from trainer.data import digit_domains
+
+    seen = {}
+    real = classifiers.train_classifier
+
+    def spy(images, labels, num_classes, **kwargs):
+        seen.update(images=images, labels=labels, epoch_images=kwargs["epoch_images"])
+        return real(images, labels, num_classes, **kwargs)
+
+    monkeypatch.setattr(classifiers, "train_classifier", spy)
+    n = 32
+    judge = classifiers.cross_writer_classifier(
+        ("mnist_m", "digits"), data_dir=digits_data_dir, cache_root=str(tmp_path),
+        epochs=1, train_limit=n,
+    )  # fmt: skip
+    assert judge.path.endswith(os.path.join("digits-1.0.0", "cross_writer_digits_mnist_m.keras"))
+    # Blocks of n: each style (sorted: digits, mnist_m) drawn by MNIST's writers, then UCI's.
+    x, y = seen["images"], seen["labels"]
+    assert x.shape == (4 * n, 32, 32, 3) and judge.info["train_examples"] == 4 * n
+    mnist_grey, mnist_y = digit_domains.source_digits("mnist", "train")
+    uci, uci_y = digit_domains.domain_arrays("digits", "train")
+    np.testing.assert_array_equal(y, np.concatenate([mnist_y[:n], uci_y[:n]] * 2))
+    blocks = {k: x[i * n : (i + 1) * n] for i, k in enumerate(
+        [("digits", "mnist"), ("digits", "digits"), ("mnist_m", "mnist"), ("mnist_m", "digits")]
+    )}  # fmt: skip
+    # A domain's own writers in its own style are its train split.
+    np.testing.assert_array_equal(blocks["digits", "digits"], uci[:n])
+    mnist_m, _ = digit_domains.domain_arrays("mnist_m", "train")
+    np.testing.assert_array_equal(blocks["mnist_m", "mnist"], mnist_m[:n])
+    np.testing.assert_array_equal(
+        blocks["digits", "mnist"][..., 0], digit_domains.mnist_as_uci_digits(mnist_grey[:n])
+    )
+    # UCI's writers on photos: blends of their own strokes, not MNIST's.
+    assert not np.array_equal(blocks["mnist_m", "digits"], blocks["mnist_m", "mnist"])
+    # Later epochs: fresh photo crops for the synthetic style, the rest unchanged.
+    later = seen["epoch_images"](1)
+    assert later.shape == x.shape
+    np.testing.assert_array_equal(later[: 2 * n], x[: 2 * n])
+    assert not np.array_equal(later[2 * n :], x[2 * n :])
+    # Figures per domain, on real test images and on the other writers drawn in its style.
+    info = judge.info
+    assert info["test_examples"] == 360 + 1000
+    assert set(info["per_domain_test_accuracy"]) == set(info["cross_test_accuracy"]) == {
+        "digits", "mnist_m"
+    }  # fmt: skip
+    assert all(0 <= v <= 1 for v in info["cross_test_accuracy"].values())
+    again = classifiers.cross_writer_classifier(
+        ("digits", "mnist_m"), data_dir=digits_data_dir, cache_root=str(tmp_path),
+        epochs=1, train_limit=n,
+    )  # fmt: skip
+    assert again.path == judge.path and again.info == info  # cached, order-independent

@@ -412,3 +412,47 @@ def test_a_path_without_a_model_is_refused_by_name(run):
     )  # fmt: skip
     with pytest.raises(ValueError, match="'python-only' has no model"):
         run(path, {"z": np.zeros((2, 4), np.float32)})
+
+
+def test_digit_kept_among_both_writer_sets_is_read_by_the_cross_writer_judge(
+    digits_data_dir, tmp_path
+):
+    loaded = []
+
+    def load(kind, *names):
+        loaded.append((kind, names))
+        return types.SimpleNamespace(kind=kind, names=names)
+
+    def pick(domains, labelled=True):
+        loaded.clear()
+        config = make_config(tmp_path, digits_data_dir, domains=domains)
+        x_test = {d: (None, np.zeros(1) if labelled else None) for d in domains}
+        judges = {}
+        out = evaluate_lib._conditional_class_judges(config, domains, x_test, judges, load)
+        return {d: name for d, (name, _) in out.items()}, judges
+
+    both = ("mnist", "digits", "mnist_thick")
+    names, judges = pick(both)
+    assert loaded == [("cross_writer", both)] and set(judges) == {"cross_writer"}
+    assert names == dict.fromkeys(both, "cross_writer")
+    # MNIST's writers only: each target's own judge, mnist's for a derived style.
+    names, _ = pick(("mnist", "mnist_m", "mnist_thick"))
+    assert names == {"mnist": "mnist", "mnist_m": "mnist_m", "mnist_thick": "mnist"}
+    assert ("class", ("mnist",)) in loaded and all(k == "class" for k, _ in loaded)
+    # Without labels there is nothing to read the digit with.
+    assert pick(both, labelled=False)[0] == {} and loaded == []
+
+
+def test_a_cross_writer_judge_weak_on_one_domain_is_named():
+    info = {"test_accuracy": 0.97, "train_examples": 10, "test_examples": 10,
+            "per_domain_test_accuracy": {"mnist": 0.98, "digits": 0.99, "mnist_m": 0.93}}  # fmt: skip
+    judge = types.SimpleNamespace(info=info, path="judge.keras")
+    notes = evaluate_lib._judge_notes({"cross_writer": judge})
+    assert len(notes) == 1 and "mnist_m's test images only 0.930" in notes[0]
+    entry = evaluate_lib._classifier_entries({"cross_writer": judge})["cross_writer"]
+    assert entry["below_bar"] and entry["per_domain_test_accuracy"]["mnist_m"] == 0.93
+    info["per_domain_test_accuracy"]["mnist_m"] = 0.96
+    assert evaluate_lib._judge_notes({"cross_writer": judge}) == []
+    assert not evaluate_lib._classifier_entries({"cross_writer": judge})["cross_writer"][
+        "below_bar"
+    ]
