@@ -537,6 +537,8 @@ def cross_writer_classifier(
             out[w] = (g[:limit], y[:limit]) if limit is not None else (g, y)
         return out
 
+    tests = {}  # domain -> its real test split, loaded once by make_data
+
     def make_data():
         train = grey("train", train_limit)
         fixed = {}
@@ -564,17 +566,16 @@ def cross_writer_classifier(
             return np.concatenate(blocks)
 
         y_train = np.concatenate([train[w][1] for _ in domains for w in writers])
-        tests = [_arrays("digits", d, "test", data_dir) for d in domains]
-        x_test = np.concatenate([x for x, _ in tests])
-        y_test = np.concatenate([y for _, y in tests])
+        tests.update({d: _arrays("digits", d, "test", data_dir) for d in domains})
+        x_test = np.concatenate([tests[d][0] for d in domains])
+        y_test = np.concatenate([tests[d][1] for d in domains])
         return epoch_images(0), y_train, x_test, y_test, epoch_images
 
     def more_info(model):
         per_domain, cross = {}, {}
         test = grey("test")
         for d in domains:
-            x, y = _arrays("digits", d, "test", data_dir)
-            per_domain[d] = accuracy(model, x, y)
+            per_domain[d] = accuracy(model, *tests[d])
             other = "mnist" if writer_set(d) == "digits" else "digits"
             g, y_other = test[other]
             x_other = ceiling.analytic(d, g, [digit_domains.SEED, 9, seed])
