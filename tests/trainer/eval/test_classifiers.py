@@ -113,9 +113,116 @@ def test_inception_features_from_a_local_weights_file(tmp_path):
 @pytest.mark.slow
 def test_full_mnist_classifier_is_good_enough_to_judge(digits_data_dir, tmp_path):
     judge = classifiers.class_classifier(
-        "digits", "mnist", data_dir=digits_data_dir, cache_root=str(tmp_path)
+        "digits", "mnist", data_dir=digits_data_dir, cache_root=str(tmp_path), use_reference=False
     )
     assert judge.test_accuracy >= 0.97, judge.info
+
+
+# -- reference judges shipped with the package ------------------------------------------------
+
+
+def test_every_shipped_reference_judge_loads_at_the_current_recipe():
+    from trainer.eval import ship_judges
+
+    version_dir = os.path.join(classifiers.REFERENCE_DIR, "digits-1.0.0")
+    for name in ship_judges.SHIPPED:
+        path = os.path.join(version_dir, f"{name}.keras")
+        loaded = classifiers._load_cached(path)
+        assert loaded is not None, f"{path} is missing or of another recipe: re-run ship_judges"
+        _, info = loaded
+        # Weights only: 1.5 MB; with Adam's state a judge is 4.3 MB.
+        assert os.path.getsize(path) < 2_000_000, f"{path} carries optimizer state"
+        assert info["test_accuracy"] >= classifiers.accuracy_bar(name) - 0.03, (name, info)
+
+
+@pytest.mark.parametrize(
+    "make, args",
+    [
+        (classifiers.class_classifier, ("mnist",)),
+        (classifiers.class_classifier, ("mnist_m",)),
+        (classifiers.domain_classifier, ("mnist", "mnist_m")),
+    ],
+    ids=["mnist", "mnist_m", "mnist_vs_mnist_m"],
+)
+def test_an_empty_cache_loads_the_reference_judge_of_the_main_job(
+    digits_data_dir, tmp_path, counted_training, make, args
+):
+    judge = make("digits", *args, data_dir=digits_data_dir, cache_root=str(tmp_path))
+    assert counted_training == [], "a judge was trained although a reference ships"
+    assert judge.path.startswith(classifiers.REFERENCE_DIR)
+    assert not os.listdir(tmp_path)
+    # The shipped figure is this machine's figure: same embedded test split, same weights.
+    if make is classifiers.class_classifier:
+        x, y = classifiers.domain_arrays("digits", args[0], "test", data_dir=digits_data_dir)
+    else:
+        xs = [
+            classifiers.domain_arrays("digits", d, "test", data_dir=digits_data_dir)[0]
+            for d in args
+        ]
+        x, y = np.concatenate(xs), np.repeat(np.arange(2), [len(v) for v in xs])
+    assert abs(classifiers.accuracy(judge.model, x, y) - judge.test_accuracy) <= 0.002
+
+
+def test_budgeted_or_opted_out_requests_train_instead_of_the_reference(
+    digits_data_dir, tmp_path, monkeypatch
+):
+    trained = []
+
+    def untrained(images, labels, num_classes, **kwargs):
+        trained.append((kwargs.get("name"), kwargs.get("epochs", classifiers.CLASS_EPOCHS)))
+        return classifiers.build_classifier(num_classes)
+
+    monkeypatch.setattr(classifiers, "train_classifier", untrained)
+    kw = dict(data_dir=digits_data_dir)
+    tiny = classifiers.class_classifier(
+        "digits", "mnist", cache_root=str(tmp_path / "a"), epochs=1, **kw
+    )
+    opted_out = classifiers.domain_classifier(
+        "digits", "mnist", "mnist_m", cache_root=str(tmp_path / "b"), use_reference=False, **kw
+    )
+    limited = classifiers.class_classifier(
+        "digits", "mnist", cache_root=str(tmp_path / "c"), train_limit=64, **kw
+    )
+    assert trained == [("mnist", 1), ("mnist_vs_mnist_m", 2), ("mnist", classifiers.CLASS_EPOCHS)]
+    for judge in (tiny, opted_out, limited):
+        assert judge.path.startswith(str(tmp_path))
+    # A cached judge, even a worse one, is used before the reference: the user's own cache wins.
+    again = classifiers.class_classifier("digits", "mnist", cache_root=str(tmp_path / "a"), **kw)
+    assert again.path == tiny.path and len(trained) == 3
+
+
+def test_a_reference_of_another_recipe_is_ignored(digits_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(classifiers, "RECIPE_VERSION", classifiers.RECIPE_VERSION + 1)
+    monkeypatch.setattr(
+        classifiers,
+        "train_classifier",
+        lambda images, labels, num_classes, **kw: classifiers.build_classifier(num_classes),
+    )
+    judge = classifiers.domain_classifier(
+        "digits", "mnist", "mnist_m", data_dir=digits_data_dir, cache_root=str(tmp_path)
+    )
+    assert judge.path.startswith(str(tmp_path))
+
+
+def test_ship_copies_cached_judges_without_optimizer_state(digits_data_dir, tmp_path):
+    from trainer.eval import ship_judges
+
+    cache = str(tmp_path / "cache")
+    trained = classifiers.class_classifier(
+        "digits", "digits", data_dir=digits_data_dir, cache_root=cache, **TINY
+    )
+    out = str(tmp_path / "out")
+    (path,) = ship_judges.ship(["digits"], data_dir=digits_data_dir, out_root=out, cache_root=cache)
+    assert path == os.path.join(out, "digits-1.0.0", "digits.keras")
+    assert os.path.getsize(path) < 0.5 * os.path.getsize(trained.path)
+    model, info = classifiers._load_cached(path)
+    assert info == trained.info
+    images = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(
+        classifiers.predict_logits(model, images), trained.logits(images), atol=1e-6
+    )
+    with pytest.raises(FileNotFoundError, match="mnist_m"):
+        ship_judges.ship(["mnist_m"], data_dir=digits_data_dir, out_root=out, cache_root=cache)
 
 
 # -- damaged and incompatible caches ----------------------------------------------------------
