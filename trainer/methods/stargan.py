@@ -88,6 +88,15 @@ class StarGAN(TranslationModel):
             "bottleneck (off in the paper).",
             shape=True,
         ),
+        "gen_condition": HParam(
+            "input",
+            "How G sees the target: input (the paper's: the one-hot tiled and concatenated to "
+            "the image) or norm (also a learned scale and shift per target after each "
+            "instance norm of G's stem, downsampling and upsampling stages; the first "
+            "instance norm otherwise removes the tiled one-hot everywhere but the border).",
+            choices=("input", "norm"),
+            shape=True,
+        ),
         "lambda_identity": HParam(
             0.0,
             "Weight of the identity loss |G(x, c_x) - x|_1 (target = the source domain), "
@@ -168,6 +177,7 @@ class StarGAN(TranslationModel):
             n_blocks=hp.gen_blocks,
             residual_output=hp.residual_output,
             skips=hp.gen_skips,
+            condition=hp.gen_condition,
             name="gen",
         )
         self.disc = stargan_discriminator(

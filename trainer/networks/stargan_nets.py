@@ -90,8 +90,46 @@ class ResidualOutput(keras.layers.Layer):
         return input_shapes[1]
 
 
-def _in_relu(x, name):
+@keras.saving.register_keras_serializable(package="img2img")
+class ConditionalAffine(keras.layers.Layer):
+    """[x [B, H, W, C], c [B, D]] -> x * (1 + c W_scale) + c W_shift: a scale and shift per
+    channel chosen by the condition (conditional instance normalization after an instance
+    norm, Dumoulin et al. 2017; StarGAN v2's AdaIN with a one-hot instead of a style code).
+
+    Both matrices start at zero, so the layer starts as the identity. It is how G keeps the
+    target in view: the tiled one-hot enters the first convolution as a constant per channel,
+    which the instance norm after it subtracts again everywhere but the zero-padded border.
+    """
+
+    def build(self, input_shapes):
+        x_shape, c_shape = input_shapes
+        channels, conditions = int(x_shape[-1]), int(c_shape[-1])
+        self.scale = self.add_weight(
+            name="scale", shape=(conditions, channels), initializer="zeros"
+        )
+        self.shift = self.add_weight(
+            name="shift", shape=(conditions, channels), initializer="zeros"
+        )
+        super().build(input_shapes)
+
+    def call(self, inputs):
+        x, c = inputs
+        c = ops.cast(c, x.dtype)
+        scale = ops.matmul(c, ops.cast(self.scale, x.dtype))[:, None, None, :]
+        shift = ops.matmul(c, ops.cast(self.shift, x.dtype))[:, None, None, :]
+        return x * (1.0 + scale) + shift
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+CONDITIONS = ("input", "norm")
+
+
+def _in_relu(x, name, c=None):
     x = InstanceNormalization(center=True, scale=True, name=f"{name}_norm")(x)
+    if c is not None:
+        x = ConditionalAffine(name=f"{name}_cond")([x, c])
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -104,6 +142,7 @@ def stargan_generator(
     n_blocks=6,
     residual_output=False,
     skips=False,
+    condition="input",
     name="gen",
 ):
     """G: (image [S,S,C] named ``image``, one-hot [D] named ``target_domain``) -> ``translated``.
@@ -114,17 +153,23 @@ def stargan_generator(
     to the input image instead of the image (``ResidualOutput``; off in the paper).
     ``skips``: U-Net skip connections, each decoder stage concatenated with the encoder's map
     of its resolution (off in the paper), so the strokes' geometry need not pass the
-    bottleneck. ``group_sizes``: labels per group (one group: D domains,
+    bottleneck. ``condition``: ``"input"`` (the paper's: c tiled and concatenated to the
+    image only) or ``"norm"`` (also a scale and shift per target after every instance norm
+    of the stem, the downsampling and the upsampling stages, ``ConditionalAffine``).
+    ``group_sizes``: labels per group (one group: D domains,
     no mask vector; several: the mask vector is appended, see GroupMask).
     """
     check_image_size(image_size, n_down, f"StarGAN generator {name}")
+    if condition not in CONDITIONS:
+        raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}.")
     group_sizes = tuple(int(s) for s in group_sizes)
     image = keras.Input((image_size, image_size, channels), name="image")
     target = keras.Input((sum(group_sizes),), name="target_domain")
     c = GroupMask(group_sizes, name="mask_vector")(target) if len(group_sizes) > 1 else target
     x = TileCondition(name="tile_condition")([image, c])
+    norm_c = c if condition == "norm" else None
     x = keras.layers.Conv2D(filters, 7, padding="same", use_bias=False, name="stem_conv")(x)
-    x = _in_relu(x, "stem")
+    x = _in_relu(x, "stem", norm_c)
     width = filters
     encoder = []
     for i in range(n_down):
@@ -133,7 +178,7 @@ def stargan_generator(
         x = keras.layers.Conv2D(
             width, 4, strides=2, padding="same", use_bias=False, name=f"down{i}_conv"
         )(x)
-        x = _in_relu(x, f"down{i}")
+        x = _in_relu(x, f"down{i}", norm_c)
     for i in range(n_blocks):
         x = ResidualBlock(width, norm="instance", name=f"res{i}")(x)
     for i in range(n_down):
@@ -141,7 +186,7 @@ def stargan_generator(
         x = keras.layers.Conv2DTranspose(
             width, 4, strides=2, padding="same", use_bias=False, name=f"up{i}_deconv"
         )(x)
-        x = _in_relu(x, f"up{i}")
+        x = _in_relu(x, f"up{i}", norm_c)
         if skips:
             x = keras.layers.Concatenate(name=f"up{i}_skip")([x, encoder[-1 - i]])
     # A residual generator starts as the identity: its change h starts near 0 (not exactly,

@@ -14,6 +14,7 @@ from tests.trainer.methods.conditional_testing import (
 )
 from trainer.methods.stargan import StarGAN, random_targets
 from trainer.networks.stargan_nets import (
+    ConditionalAffine,
     GroupMask,
     ResidualOutput,
     TileCondition,
@@ -80,6 +81,56 @@ def test_condition_layers_compute_and_round_trip():
         assert type(again) is type(layer) and again.get_config() == layer.get_config()
     with pytest.raises(ValueError, match="expects 5 labels"):
         GroupMask((3, 2))(np.zeros((1, 4), "float32"))
+
+
+def test_conditional_affine_scales_and_shifts_per_condition_and_round_trips(tmp_path):
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 3, 4)).astype("float32")
+    c = np.eye(3, dtype="float32")[[2, 0]]
+    layer = ConditionalAffine(name="cond")
+    np.testing.assert_array_equal(np.asarray(layer([x, c])), x)  # starts as the identity
+    scale = np.arange(12, dtype="float32").reshape(3, 4) / 10
+    shift = -np.arange(12, dtype="float32").reshape(3, 4)
+    layer.set_weights([scale, shift])
+    out = np.asarray(layer([x, c]))
+    np.testing.assert_allclose(out[0], x[0] * (1 + scale[2]) + shift[2], rtol=1e-6)
+    np.testing.assert_allclose(out[1], x[1] * (1 + scale[0]) + shift[0], rtol=1e-6)
+    again = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(again) is ConditionalAffine and again.get_config() == layer.get_config()
+    # Inside a saved generator: the .keras file restores the layer and its weights.
+    model = StarGAN(config(gen_condition="norm"))
+    path = str(tmp_path / "gen.keras")
+    model.gen.save(path)
+    restored = keras.models.load_model(path)
+    x16 = np.asarray(batch(model)["x"][:2])
+    onehot = np.eye(3, dtype="float32")[[1, 2]]
+    np.testing.assert_allclose(
+        np.asarray(restored([x16, onehot])), np.asarray(model.gen([x16, onehot])), atol=1e-6
+    )
+
+
+def test_norm_condition_puts_the_target_after_every_stage_norm():
+    plain, cond = StarGAN(config()), StarGAN(config(gen_condition="norm"))
+    names = [layer.name for layer in cond.gen.layers if isinstance(layer, ConditionalAffine)]
+    assert names == ["stem_cond", "down0_cond", "down1_cond", "up0_cond", "up1_cond"]
+    assert not [layer for layer in plain.gen.layers if isinstance(layer, ConditionalAffine)]
+    assert StarGAN.HPARAMS["gen_condition"].shape and StarGAN.HPARAMS["gen_condition"].default == (
+        "input"
+    )
+    with pytest.raises(ValueError, match="input, norm"):
+        StarGAN.validate_config(config(gen_condition="adain"))
+    # Once the affines move away from the identity, the target reaches every pixel, not only
+    # the border the zero padding leaves the tiled one-hot.
+    layer = cond.gen.get_layer("up1_cond")
+    scale, shift = layer.get_weights()
+    layer.set_weights([scale, np.random.default_rng(0).normal(size=shift.shape).astype("float32")])
+    x = batch(cond)["x"][:1]
+    a, b = (np.asarray(cond.translate(x, name)) for name in ("mnist", "digits"))
+    assert np.all(np.abs(a - b)[0, 4:-4, 4:-4].max(-1) > 0)
+    model = StarGAN(config(domains=(), domain_groups=GROUPS, gen_condition="norm"))
+    model.make_optimizers(total_steps=10)
+    assert_every_player_moves(model, batch(model))
+    moved = model.gen.get_layer("stem_cond").get_weights()
+    assert any(np.abs(w).max() > 0 for w in moved), "the conditional affines do not train"
 
 
 def test_residual_output_changes_the_input_clips_and_passes_gradients_through():
@@ -262,7 +313,9 @@ def test_wgan_without_a_penalty_and_bad_groups_are_refused():
 
 
 @pytest.mark.parametrize(
-    "options", [{}, {"residual_output": True}, {"gen_skips": True}], ids=["plain", "res", "skips"]
+    "options",
+    [{}, {"residual_output": True}, {"gen_skips": True}, {"gen_condition": "norm"}],
+    ids=["plain", "res", "skips", "norm"],
 )
 def test_translate_path_exports_with_its_two_named_inputs(tmp_path, options):
     model = StarGAN(config(domains=(), domain_groups=GROUPS, **options))
