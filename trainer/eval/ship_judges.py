@@ -39,10 +39,6 @@ SHIPPED = (
 )
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string(
-    "data_dir", None, "Data directory whose judge cache is copied (default: TFDS')."
-)
-flags.DEFINE_list("judges", list(SHIPPED), "Judge names (file names without .keras) to copy.")
 
 
 def ship(names, data_dir=None, out_root=classifiers.REFERENCE_DIR, cache_root=None):
@@ -80,5 +76,15 @@ def main(argv):
         sys.exit(str(e))
 
 
+def define_flags():
+    """The command line's flags, defined only when it runs: importing the module beside the
+    trainer (whose flags include --data_dir) must not define them twice."""
+    flags.DEFINE_string(
+        "data_dir", None, "Data directory whose judge cache is copied (default: TFDS')."
+    )
+    flags.DEFINE_list("judges", list(SHIPPED), "Judge names (file names without .keras) to copy.")
+
+
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

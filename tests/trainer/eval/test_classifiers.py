@@ -417,3 +417,26 @@ def test_cross_writer_judge_reads_both_writer_sets_in_every_style(
         epochs=1, train_limit=n,
     )  # fmt: skip
     assert again.path == judge.path and again.info == info  # cached, order-independent
+
+
+def test_ship_judges_command_line_beside_the_trainer_flags(tmp_path):
+    import subprocess
+    import sys
+
+    # Importing it where the trainer's flags (--data_dir among them) are defined must work.
+    subprocess.run(
+        [sys.executable, "-c", "import trainer.flags, trainer.eval.ship_judges"], check=True
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trainer.eval.ship_judges",
+            f"--data_dir={tmp_path}",
+            "--judges=mnist",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "No usable cached judge" in run.stderr and "mnist" in run.stderr
