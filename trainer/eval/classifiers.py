@@ -359,9 +359,7 @@ def reference_path(path):
 def _load_reference(path, num_classes, description):
     """(model, info, path) of the usable reference judge for cache entry ``path``, else None."""
     ref = reference_path(path)
-    if not os.path.isfile(ref):
-        return None
-    loaded = _load_cached(ref, num_classes)
+    loaded = _load_cached(ref, num_classes)  # a missing file is a silent None
     if loaded is None:
         return None
     print(
